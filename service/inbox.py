@@ -1,0 +1,262 @@
+"""The file system side of the lifecycle: inbox -> processing -> processed | quarantine.
+
+Files leave the inbox by `link()` + `unlink()`, never by `rename()`: watchdog holds every
+IN_MOVED_FROM up to 0.5 s waiting for its pair, and renaming files out of a watched inbox at
+volume overflowed the kernel queue (8,587 of 20,000 files never seen). A failed `link()` with
+EEXIST is also a clean claim between two workers: exactly one of them wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.errors import BundleRejected, ReasonCode, StorageFull
+from service.naming import is_in_progress
+
+_NAME_MAX = 255
+_ERROR_SUFFIX = ".error.json"
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def display_name(name: str) -> str:
+    """A file name safe for JSON, logs and PostgreSQL (undecodable bytes shown as escapes)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A bundle this process owns in `processing/`."""
+
+    name: str
+    path: Path
+    size: int
+    arrival_key: str
+    mode: int
+    nlink: int
+
+
+@dataclass(frozen=True, slots=True)
+class Folders:
+    """The four lifecycle folders; they must share one file system."""
+
+    inbox: Path
+    processing: Path
+    processed: Path
+    quarantine: Path
+
+    def ensure(self) -> None:
+        """Create the folders and check that links between them will work."""
+        for folder in (self.inbox, self.processing, self.processed, self.quarantine):
+            folder.mkdir(parents=True, exist_ok=True)
+        devices = {os.stat(f).st_dev for f in (self.inbox, self.processing, self.processed, self.quarantine)}
+        if len(devices) != 1:
+            from service.errors import ConfigError
+
+            raise ConfigError(
+                "inbox, processing, processed and quarantine must be on one file system "
+                "(files move between them by hard links); point them inside one data directory"
+            )
+
+    def writable(self) -> bool:
+        """True when every folder accepts new entries."""
+        return all(os.access(f, os.W_OK | os.X_OK) for f in (self.inbox, self.processing, self.processed, self.quarantine))
+
+
+def _arrival_key(name: str, st: os.stat_result) -> str:
+    # link() keeps inode and mtime, so the key survives the claim and a crash; a re-dropped
+    # copy of the same bytes is a new inode and so a new arrival.
+    return f"{display_name(name)}:{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+
+
+def _storage_errors(exc: OSError) -> Exception:
+    if exc.errno in _NO_SPACE:
+        return StorageFull(f"no space left for newsdrop's folders ({errno.errorcode[exc.errno]})")
+    return exc
+
+
+class Inbox:
+    """Scans, claims, reads and files bundles; knows nothing of parsing or the database."""
+
+    def __init__(self, folders: Folders, max_file_bytes: int) -> None:
+        self.folders = folders
+        self.max_file_bytes = max_file_bytes
+
+    # -- looking ----------------------------------------------------------------------------
+
+    def scan(self) -> Iterator[tuple[str, os.stat_result]]:
+        """Stream (name, lstat) of the inbox's candidate files, skipping in-progress names."""
+        with os.scandir(self.folders.inbox) as entries:
+            for entry in entries:
+                if is_in_progress(entry.name):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    continue
+                yield entry.name, st
+
+    def lstat(self, name: str) -> os.stat_result | None:
+        """The inbox entry's own stat (links not followed), or None when it is gone."""
+        try:
+            return os.lstat(self.folders.inbox / name)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def backlog(self) -> int:
+        """How many candidate files wait in the inbox."""
+        return sum(1 for _ in self.scan())
+
+    def count_quarantine(self) -> int:
+        """How many bundles sit in quarantine (error files not counted)."""
+        with os.scandir(self.folders.quarantine) as entries:
+            return sum(1 for e in entries if not e.name.endswith(_ERROR_SUFFIX) and not e.name.startswith("."))
+
+    # -- claiming -------------------------------------------------------------------------
+
+    def claim(self, name: str) -> Claimed | None:
+        """Move `name` from the inbox into processing/; None if it vanished or another won."""
+        source = self.folders.inbox / name
+        target = self.folders.processing / name
+        try:
+            os.link(source, target, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        except FileExistsError:
+            return None  # another worker holds a file of this name
+        except OSError as exc:
+            raise _storage_errors(exc) from exc
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(source)
+        return self._claimed(name, target)
+
+    def recover(self) -> list[Claimed]:
+        """Files a previous run left in processing/ (claimed, maybe committed, not moved)."""
+        found: list[Claimed] = []
+        with os.scandir(self.folders.processing) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or entry.is_dir(follow_symlinks=False):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    found.append(self._claimed(entry.name, self.folders.processing / entry.name))
+        return sorted(found, key=lambda c: c.name)
+
+    @staticmethod
+    def _claimed(name: str, path: Path) -> Claimed:
+        st = os.lstat(path)
+        return Claimed(name, path, st.st_size, _arrival_key(name, st), st.st_mode, st.st_nlink)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def check(self, claimed: Claimed) -> None:
+        """Reject what must never be read: links, devices, oversize files (decided from lstat)."""
+        if stat.S_ISLNK(claimed.mode):
+            raise BundleRejected(ReasonCode.SYMLINK, "a symbolic link, not a file: never followed")
+        if not stat.S_ISREG(claimed.mode) or claimed.nlink != 1:
+            raise BundleRejected(
+                ReasonCode.NOT_REGULAR_FILE,
+                "not a regular file with a single link (device, pipe, socket or hard-linked)",
+            )
+        if claimed.size > self.max_file_bytes:
+            raise BundleRejected(
+                ReasonCode.TOO_LARGE,
+                f"{claimed.size} bytes is over max_file_bytes={self.max_file_bytes}",
+            )
+
+    def read(self, claimed: Claimed) -> bytes:
+        """The claimed file's bytes, opened with O_NOFOLLOW and checked again after opening."""
+        self.check(claimed)
+        fd = os.open(claimed.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise BundleRejected(ReasonCode.NOT_REGULAR_FILE, "not a regular file")
+            if st.st_size > self.max_file_bytes:
+                raise BundleRejected(ReasonCode.TOO_LARGE, "file grew over max_file_bytes")
+            chunks = []
+            remaining = self.max_file_bytes + 1
+            while remaining > 0:
+                chunk = os.read(fd, min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+            data = b"".join(chunks)
+        finally:
+            os.close(fd)
+        if len(data) > self.max_file_bytes:
+            raise BundleRejected(ReasonCode.TOO_LARGE, "file grew over max_file_bytes")
+        return data
+
+    # -- filing ----------------------------------------------------------------------------
+
+    def file_processed(self, claimed: Claimed, when: float | None = None) -> Path:
+        """After COMMIT: processed/YYYY-MM-DD/<name> (UTC date), never overwriting."""
+        day = time.strftime("%Y-%m-%d", time.gmtime(when if when is not None else time.time()))
+        folder = self.folders.processed / day
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise _storage_errors(exc) from exc
+        return self._move(claimed, folder)
+
+    def file_quarantined(
+        self, claimed: Claimed, reason: str, message: str, sha256: str | None, when: float | None = None
+    ) -> Path:
+        """After COMMIT: quarantine/<name> plus <name>.error.json with the reason code."""
+        moment = when if when is not None else time.time()
+        target = self._move(claimed, self.folders.quarantine, keep_name_room=len(_ERROR_SUFFIX))
+        report = {
+            "name": display_name(claimed.name),
+            "reason": reason,
+            "message": message,
+            "sha256": sha256,
+            "size": claimed.size,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment)),
+        }
+        error_path = target.with_name(target.name + _ERROR_SUFFIX)
+        temp = error_path.with_name("." + error_path.name[: _NAME_MAX - 5] + ".tmp")
+        try:
+            temp.write_text(json.dumps(report, ensure_ascii=True, indent=2) + "\n", encoding="utf-8")
+            os.replace(temp, error_path)
+        except OSError as exc:
+            raise _storage_errors(exc) from exc
+        return target
+
+    def _move(self, claimed: Claimed, folder: Path, keep_name_room: int = 0) -> Path:
+        for attempt in range(10_000):
+            target = folder / self._target_name(claimed.name, attempt, keep_name_room)
+            try:
+                os.link(claimed.path, target, follow_symlinks=False)
+            except FileExistsError:
+                continue
+            except FileNotFoundError:
+                # Already moved by an earlier attempt of ours that crashed after the link.
+                return target
+            except OSError as exc:
+                raise _storage_errors(exc) from exc
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(claimed.path)
+            return target
+        raise BundleRejected(ReasonCode.BAD_NAME, "no free name in the destination folder")
+
+    @staticmethod
+    def _target_name(name: str, attempt: int, keep_name_room: int) -> str:
+        suffix = "" if attempt == 0 else f".{attempt}"
+        candidate = name + suffix
+        if len(os.fsencode(candidate)) + keep_name_room <= _NAME_MAX:
+            return candidate
+        # Too long to add a suffix: shorten and keep a digest so names stay unique.
+        digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
+        short = os.fsencode(name)[: _NAME_MAX - keep_name_room - 40].decode("utf-8", "ignore")
+        return f"{short}~{digest}{suffix}"

@@ -1,0 +1,77 @@
+"""structlog set-up: JSON lines off a terminal, console lines on one, secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+# user:password@ in any URL, and key=value / key: value pairs whose key names a secret.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s]*@", re.I)
+_SECRET_PAIR = re.compile(
+    r"(?P<key>password|passwd|pwd|secret|token|api_key)(?P<sep>\s*[=:]\s*)(?P<value>[^\s&;,]+)", re.I
+)
+_SECRET_KEYS = frozenset({"password", "passwd", "secret", "token", "dsn", "database_url", "url"})
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def redact_text(text: str) -> str:
+    """Mask passwords in URLs and `password=...` pairs inside free text."""
+    text = _URL_CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", text)
+    return _SECRET_PAIR.sub(r"\g<key>\g<sep>***", text)
+
+
+def _escape_controls(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return _escape_controls(redact_text(value))
+    if isinstance(value, (list, tuple)):
+        return [_clean(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _clean(item) for key, item in value.items()}
+    return value
+
+
+def redact_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: no secret and no raw control character reaches a log line."""
+    for key, value in list(event_dict.items()):
+        if key.lower() in _SECRET_KEYS and value is not None and "://" in str(value):
+            event_dict[key] = "***"
+        else:
+            event_dict[key] = _clean(value)
+    return event_dict
+
+
+def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+    """Set structlog up for this process; call once from the composition root."""
+    out = stream or sys.stderr
+    use_console = fmt == "console" or (fmt == "auto" and out.isatty())
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_processor,
+    ]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if use_console
+        else structlog.processors.JSONRenderer(ensure_ascii=False)
+    )
+    structlog.configure(
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.WriteLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )

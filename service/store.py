@@ -1,0 +1,565 @@
+"""The PostgreSQL adapter: every statement newsdrop runs is in this module.
+
+Exactly-once effect lives here: a file arrival's ledger row is written in the same
+transaction as its article, keyed by a unique `arrival_key`, so a replayed arrival is
+recognised and never applied twice. Concurrent writers are serialised by the unique
+constraints on `articles.doc_id`, `content_owners.content_hash` and the ledger key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+
+from service.article import ParsedBundle
+from service.errors import DatabaseUnavailable, ReasonCode
+from service.models import Base
+
+NEAR_DUPLICATE_DISTANCE = 3  # Hamming distance of 64-bit SimHashes; see bench/near_dupes.py
+
+_ARTICLE_COLUMNS = (
+    "seq", "title", "subtitle", "body", "authors", "source", "published_at", "section",
+    "dateline_place", "url", "script", "encoding", "flags", "content_hash", "simhash",
+    "normalizer_version", "fields_hash",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One arrival of one file: its ledger key and when it was seen and claimed."""
+
+    arrival_key: str
+    name: str
+    seen_at: datetime | None = None
+    claimed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A parsed bundle to upsert."""
+
+    arrival: Arrival
+    bundle: ParsedBundle
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A bundle going to quarantine; recorded in the ledger with its reason code."""
+
+    arrival: Arrival
+    reason: ReasonCode
+    message: str
+    doc_id: str | None = None
+    raw_sha256: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SameBytes:
+    """A bundle whose bytes equal the current version of its doc_id: no parse needed."""
+
+    arrival: Arrival
+    doc_id: str
+    raw_sha256: str
+    size: int
+
+
+Item = Accepted | Rejected | SameBytes
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What the ledger says of one arrival after the transaction."""
+
+    arrival_key: str
+    outcome: str | None  # None: not recorded, parse the bundle again (its doc_id moved on)
+    reason: str | None = None
+    article_id: int | None = None
+    version: int | None = None
+    replayed: bool = False  # committed by an earlier run: only the file move was missing
+
+
+@dataclass
+class _DocState:
+    article_id: int
+    version: int
+    fields_hash: str
+    raw_sha256: str
+    content_hash: str
+
+
+@dataclass
+class _Batch:
+    conn: Connection
+    docs: dict[str, _DocState | None] = field(default_factory=dict)
+    owners: dict[str, int] = field(default_factory=dict)
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+
+
+def to_signed64(value: int) -> int:
+    """Map an unsigned 64-bit value onto PostgreSQL's signed bigint range."""
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def simhash_bands(simhash: int) -> tuple[int, int, int, int]:
+    """Split a 64-bit fingerprint into four signed 16-bit bands for the band indexes."""
+    unsigned = simhash & 0xFFFF_FFFF_FFFF_FFFF
+    return tuple(((unsigned >> (16 * i)) & 0xFFFF) - 0x8000 for i in range(4))  # type: ignore[return-value]
+
+
+def _hamming(a: int, b: int) -> int:
+    return ((a ^ b) & 0xFFFF_FFFF_FFFF_FFFF).bit_count()
+
+
+def create_db_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """An engine on psycopg 3 for `url`; connects lazily, never at import or creation."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": 5, "application_name": "newsdrop"},
+    )
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn connection-level failures into `DatabaseUnavailable` (transient, retried)."""
+    try:
+        yield
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        raise DatabaseUnavailable("database unavailable") from exc
+    except sa_exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise DatabaseUnavailable("database connection lost") from exc
+        raise
+
+
+def alembic_config(engine: Engine) -> Any:
+    """An Alembic config that runs the migrations shipped in this package."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("service") / "migrations"))
+    config.set_main_option(
+        "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
+    )
+    return config
+
+
+class Store:
+    """Articles, raw bundles and the ingest ledger in PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- schema -------------------------------------------------------------------------
+
+    def migrate(self) -> str:
+        """Upgrade the schema to the newest migration; returns the revision now in force."""
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+
+        with translate_errors(), self.engine.begin() as conn:
+            # Two processes starting at once must not both run the DDL.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7461626)"))
+            config = alembic_config(self.engine)
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            revision = MigrationContext.configure(conn).get_current_revision()
+        return revision or "base"
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with translate_errors(), self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except DatabaseUnavailable:
+            return False
+        return True
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def same_bytes_as_current(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (doc_id, raw_sha256) pairs whose bytes are already the current article."""
+        if not pairs:
+            return set()
+        with translate_errors(), self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT a.doc_id, a.raw_sha256 FROM articles a "
+                    "JOIN unnest(CAST(:docs AS text[]), CAST(:shas AS text[])) AS p(doc_id, sha) "
+                    "ON a.doc_id = p.doc_id AND a.raw_sha256 = p.sha"
+                ),
+                {"docs": [p[0] for p in pairs], "shas": [p[1] for p in pairs]},
+            )
+            return {(row.doc_id, row.raw_sha256) for row in rows}
+
+    def committed(self, arrival_keys: Sequence[str]) -> dict[str, Recorded]:
+        """Ledger rows already committed for these arrivals (crash recovery)."""
+        if not arrival_keys:
+            return {}
+        with translate_errors(), self.engine.connect() as conn:
+            return self._committed(conn, arrival_keys)
+
+    @staticmethod
+    def _committed(conn: Connection, arrival_keys: Sequence[str]) -> dict[str, Recorded]:
+        rows = conn.execute(
+            sa.text(
+                "SELECT arrival_key, outcome, reason, article_id, version FROM ingest_ledger "
+                "WHERE arrival_key = ANY(:keys)"
+            ),
+            {"keys": list(arrival_keys)},
+        )
+        return {
+            row.arrival_key: Recorded(
+                row.arrival_key, row.outcome, row.reason, row.article_id, row.version, True
+            )
+            for row in rows
+        }
+
+    def record(self, items: Sequence[Item]) -> list[Recorded]:
+        """Apply a batch of bundles and their ledger rows in one transaction."""
+        if not items:
+            return []
+        with translate_errors(), self.engine.begin() as conn:
+            return self._record(conn, items)
+
+    def _record(self, conn: Connection, items: Sequence[Item]) -> list[Recorded]:
+        batch = _Batch(conn)
+        done = self._committed(conn, [item.arrival.arrival_key for item in items])
+        fresh = [item for item in items if item.arrival.arrival_key not in done]
+        self._insert_raw(conn, [i.bundle for i in fresh if isinstance(i, Accepted)])
+        self._lock_docs(batch, fresh)
+        self._load_owners(batch, [i.bundle for i in fresh if isinstance(i, Accepted)])
+        near = self._near_duplicates(conn, [i.bundle for i in fresh if isinstance(i, Accepted)])
+        results: dict[str, Recorded] = dict(done)
+        for item in fresh:
+            key = item.arrival.arrival_key
+            if isinstance(item, Rejected):
+                results[key] = self._ledger(batch, item, "quarantined", reason=item.reason.value)
+            elif isinstance(item, SameBytes):
+                state = batch.docs.get(item.doc_id)
+                if state is None or state.raw_sha256 != item.raw_sha256:
+                    results[key] = Recorded(key, None)
+                    continue
+                results[key] = self._ledger(
+                    batch, item, "unchanged", article_id=state.article_id, version=state.version
+                )
+            else:
+                results[key] = self._upsert(batch, item, near)
+        self._flush_ledger(batch)
+        return [results[item.arrival.arrival_key] for item in items]
+
+    @staticmethod
+    def _insert_raw(conn: Connection, bundles: Sequence[ParsedBundle]) -> None:
+        if not bundles:
+            return
+        conn.execute(
+            sa.text(
+                "INSERT INTO raw_bundles (sha256, name, size, encoding, text) "
+                "SELECT * FROM unnest(CAST(:shas AS text[]), CAST(:names AS text[]), "
+                "CAST(:sizes AS bigint[]), CAST(:encs AS text[]), CAST(:texts AS text[])) "
+                "ON CONFLICT (sha256) DO NOTHING"
+            ),
+            {
+                "shas": [b.raw_sha256 for b in bundles],
+                "names": [b.name for b in bundles],
+                "sizes": [b.size for b in bundles],
+                "encs": [b.encoding for b in bundles],
+                "texts": [b.text for b in bundles],
+            },
+        )
+
+    @staticmethod
+    def _lock_docs(batch: _Batch, items: Sequence[Item]) -> None:
+        doc_ids = sorted(
+            {i.bundle.article.doc_id for i in items if isinstance(i, Accepted)}
+            | {i.doc_id for i in items if isinstance(i, SameBytes)}
+        )
+        batch.docs = dict.fromkeys(doc_ids)
+        if not doc_ids:
+            return
+        # ORDER BY takes the row locks in one global order, so concurrent batches cannot deadlock.
+        rows = batch.conn.execute(
+            sa.text(
+                "SELECT id, doc_id, version, fields_hash, raw_sha256, content_hash FROM articles "
+                "WHERE doc_id = ANY(:ids) ORDER BY doc_id FOR UPDATE"
+            ),
+            {"ids": doc_ids},
+        )
+        for row in rows:
+            batch.docs[row.doc_id] = _DocState(
+                row.id, row.version, row.fields_hash, row.raw_sha256, row.content_hash
+            )
+
+    @staticmethod
+    def _load_owners(batch: _Batch, bundles: Sequence[ParsedBundle]) -> None:
+        hashes = sorted({b.article.content_hash for b in bundles})
+        if not hashes:
+            return
+        rows = batch.conn.execute(
+            sa.text(
+                "SELECT content_hash, article_id FROM content_owners "
+                "WHERE content_hash = ANY(:hashes)"
+            ),
+            {"hashes": hashes},
+        )
+        batch.owners = {row.content_hash: row.article_id for row in rows}
+
+    @staticmethod
+    def _near_duplicates(
+        conn: Connection, bundles: Sequence[ParsedBundle]
+    ) -> dict[int, tuple[int, int]]:
+        """Earlier articles sharing a SimHash band with the batch: id -> (cluster root, simhash)."""
+        if not bundles:
+            return {}
+        bands = [simhash_bands(b.article.simhash) for b in bundles]
+        rows = conn.execute(
+            sa.text(
+                "SELECT id, simhash, coalesce(near_duplicate_of, id) AS root FROM articles "
+                "WHERE sim_band_0 = ANY(:b0) OR sim_band_1 = ANY(:b1) "
+                "OR sim_band_2 = ANY(:b2) OR sim_band_3 = ANY(:b3)"
+            ),
+            {f"b{i}": sorted({band[i] for band in bands}) for i in range(4)},
+        )
+        return {row.id: (row.root, row.simhash) for row in rows}
+
+    @staticmethod
+    def _near_root(near: dict[int, tuple[int, int]], simhash: int) -> int | None:
+        signed = to_signed64(simhash)
+        roots = [
+            root
+            for root, other in near.values()
+            if _hamming(signed, other) <= NEAR_DUPLICATE_DISTANCE
+        ]
+        return min(roots) if roots else None
+
+    def _upsert(
+        self, batch: _Batch, item: Accepted, near: dict[int, tuple[int, int]]
+    ) -> Recorded:
+        conn = batch.conn
+        article = item.bundle.article
+        state = batch.docs.get(article.doc_id)
+        values = self._article_values(item.bundle)
+        if state is not None and state.fields_hash == item.bundle.fields_hash:
+            return self._ledger(
+                batch, item, "unchanged", article_id=state.article_id, version=state.version
+            )
+        owner = batch.owners.get(article.content_hash)
+        if state is None:
+            values["duplicate_of"] = owner
+            values["near_duplicate_of"] = self._near_root(near, article.simhash)
+            row = conn.execute(
+                sa.text(
+                    f"INSERT INTO articles (doc_id, raw_sha256, version, duplicate_of, "
+                    f"near_duplicate_of, sim_band_0, sim_band_1, sim_band_2, sim_band_3, "
+                    f"{', '.join(_ARTICLE_COLUMNS)}) VALUES (:doc_id, :raw_sha256, 1, "
+                    f":duplicate_of, :near_duplicate_of, :b0, :b1, :b2, :b3, "
+                    f"{', '.join(':' + c for c in _ARTICLE_COLUMNS)}) "
+                    "ON CONFLICT (doc_id) DO NOTHING RETURNING id"
+                ),
+                values,
+            ).first()
+            if row is None:
+                # A concurrent writer inserted this doc_id after our lock scan: take its row.
+                self._lock_docs(batch, [item])
+                return self._upsert(batch, item, near)
+            article_id, version = row.id, 1
+            near[article_id] = (values["near_duplicate_of"] or article_id, values["simhash"])
+        else:
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO article_versions (article_id, raw_sha256, version, "
+                    f"{', '.join(_ARTICLE_COLUMNS)}) SELECT id, raw_sha256, version, "
+                    f"{', '.join(_ARTICLE_COLUMNS)} FROM articles WHERE id = :id"
+                ),
+                {"id": state.article_id},
+            )
+            values["id"] = state.article_id
+            values["duplicate_of"] = owner if owner != state.article_id else None
+            row = conn.execute(
+                sa.text(
+                    "UPDATE articles SET raw_sha256 = :raw_sha256, version = version + 1, "
+                    "duplicate_of = :duplicate_of, updated_at = now(), "
+                    "sim_band_0 = :b0, sim_band_1 = :b1, sim_band_2 = :b2, sim_band_3 = :b3, "
+                    f"{', '.join(f'{c} = :{c}' for c in _ARTICLE_COLUMNS)} "
+                    "WHERE id = :id RETURNING id, version"
+                ),
+                values,
+            ).one()
+            article_id, version = row.id, row.version
+        claimed = conn.execute(
+            sa.text(
+                "INSERT INTO content_owners (content_hash, article_id) VALUES (:h, :id) "
+                "ON CONFLICT (content_hash) DO NOTHING RETURNING article_id"
+            ),
+            {"h": article.content_hash, "id": article_id},
+        ).first()
+        if claimed is None and owner is None:
+            # Another transaction owned this content first, after our owner scan.
+            owner = conn.execute(
+                sa.text(
+                    "UPDATE articles SET duplicate_of = o.article_id FROM content_owners o "
+                    "WHERE o.content_hash = :h AND articles.id = :id AND o.article_id <> :id "
+                    "RETURNING o.article_id"
+                ),
+                {"h": article.content_hash, "id": article_id},
+            ).scalar()
+        elif claimed is not None:
+            owner = None
+        batch.owners.setdefault(article.content_hash, article_id)
+        batch.docs[article.doc_id] = _DocState(
+            article_id, version, item.bundle.fields_hash, item.bundle.raw_sha256,
+            article.content_hash,
+        )
+        if state is not None:
+            outcome = "updated"
+        elif owner is not None and owner != article_id:
+            outcome = "duplicate"
+        else:
+            outcome = "inserted"
+        return self._ledger(batch, item, outcome, article_id=article_id, version=version)
+
+    @staticmethod
+    def _article_values(bundle: ParsedBundle) -> dict[str, Any]:
+        article = bundle.article
+        values: dict[str, Any] = {c: getattr(article, c, None) for c in _ARTICLE_COLUMNS}
+        values["authors"] = list(article.authors)
+        values["flags"] = list(article.flags)
+        values["simhash"] = to_signed64(article.simhash)
+        values["fields_hash"] = bundle.fields_hash
+        values["doc_id"] = article.doc_id
+        values["raw_sha256"] = bundle.raw_sha256
+        values.update({f"b{i}": band for i, band in enumerate(simhash_bands(article.simhash))})
+        return values
+
+    @staticmethod
+    def _ledger(
+        batch: _Batch,
+        item: Item,
+        outcome: str,
+        *,
+        reason: str | None = None,
+        article_id: int | None = None,
+        version: int | None = None,
+    ) -> Recorded:
+        if isinstance(item, Accepted):
+            doc_id, sha, size = item.bundle.article.doc_id, item.bundle.raw_sha256, item.bundle.size
+            normalizer: str | None = item.bundle.article.normalizer_version
+            message = None
+        elif isinstance(item, SameBytes):
+            doc_id, sha, size, normalizer, message = (
+                item.doc_id, item.raw_sha256, item.size, None, None
+            )
+        else:
+            doc_id, sha, size, normalizer = item.doc_id, item.raw_sha256, item.size, None
+            message = item.message
+        batch.ledger.append(
+            {
+                "arrival_key": item.arrival.arrival_key,
+                "name": item.arrival.name,
+                "doc_id": doc_id,
+                "raw_sha256": sha,
+                "size": size,
+                "outcome": outcome,
+                "reason": reason,
+                "message": message,
+                "article_id": article_id,
+                "version": version,
+                "normalizer_version": normalizer,
+                "seen_at": item.arrival.seen_at,
+                "claimed_at": item.arrival.claimed_at,
+            }
+        )
+        return Recorded(item.arrival.arrival_key, outcome, reason, article_id, version)
+
+    @staticmethod
+    def _flush_ledger(batch: _Batch) -> None:
+        if not batch.ledger:
+            return
+        # No ON CONFLICT: a duplicate arrival here means two workers raced one file, and the
+        # unique violation rolls this whole transaction back instead of applying it twice.
+        batch.conn.execute(
+            sa.insert(Base.metadata.tables["ingest_ledger"]),
+            batch.ledger,
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, Any]:
+        """The figures of `newsdrop status --json` that live in the database."""
+        with translate_errors(), self.engine.connect() as conn:
+            articles, versions = conn.execute(
+                sa.text(
+                    "SELECT count(*), coalesce(sum(version), 0) FROM articles"
+                )
+            ).one()
+            files = dict.fromkeys(("inserted", "updated", "unchanged", "duplicate", "quarantined"), 0)
+            for row in conn.execute(
+                sa.text("SELECT outcome, count(*) AS n FROM ingest_ledger GROUP BY outcome")
+            ):
+                files[row.outcome] = row.n
+        return {"articles": int(articles), "versions": int(versions), "files": files}
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest ledger rows, newest first."""
+        with translate_errors(), self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT name, doc_id, outcome, reason, committed_at, "
+                    "extract(epoch FROM committed_at - claimed_at) * 1000 AS ms "
+                    "FROM ingest_ledger ORDER BY id DESC LIMIT :limit"
+                ),
+                {"limit": limit},
+            )
+            return [
+                {
+                    "name": r.name,
+                    "doc_id": r.doc_id,
+                    "outcome": r.outcome,
+                    "reason": r.reason,
+                    "at": r.committed_at.isoformat(),
+                    "ms": round(float(r.ms), 1) if r.ms is not None else None,
+                }
+                for r in rows
+            ]
+
+    def quarantined(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest quarantined arrivals with their reason codes."""
+        with translate_errors(), self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT name, reason, committed_at FROM ingest_ledger "
+                    "WHERE outcome = 'quarantined' ORDER BY id DESC LIMIT :limit"
+                ),
+                {"limit": limit},
+            )
+            return [
+                {"name": r.name, "reason": r.reason, "at": r.committed_at.isoformat()} for r in rows
+            ]
+
+    def throughput(self, minutes: int = 60) -> list[dict[str, Any]]:
+        """Files committed per minute over the last `minutes`."""
+        with translate_errors(), self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT date_trunc('minute', committed_at) AS minute, count(*) AS n "
+                    "FROM ingest_ledger WHERE committed_at > now() - make_interval(mins => :m) "
+                    "GROUP BY 1 ORDER BY 1"
+                ),
+                {"m": minutes},
+            )
+            return [{"minute": r.minute.isoformat(), "files": int(r.n)} for r in rows]
