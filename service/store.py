@@ -9,7 +9,7 @@ constraints on `articles.doc_id`, `content_owners.content_hash` and the ledger k
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -230,12 +230,17 @@ class Store:
             for row in rows
         }
 
-    def record(self, items: Sequence[Item]) -> list[Recorded]:
+    def record(
+        self, items: Sequence[Item], before_commit: Callable[[], None] | None = None
+    ) -> list[Recorded]:
         """Apply a batch of bundles and their ledger rows in one transaction."""
         if not items:
             return []
         with translate_errors(), self.engine.begin() as conn:
-            return self._record(conn, items)
+            results = self._record(conn, items)
+            if before_commit is not None:
+                before_commit()
+            return results
 
     def _record(self, conn: Connection, items: Sequence[Item]) -> list[Recorded]:
         batch = _Batch(conn)

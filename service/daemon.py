@@ -1,0 +1,392 @@
+"""The main loop of `newsdrop run`: hints and scans in, batches through the pipeline."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from service import sdnotify
+from service.errors import DatabaseUnavailable, StorageFull, Transient
+from service.inbox import Claimed, Inbox
+from service.metrics import Metrics
+from service.naming import is_in_progress
+from service.pending import Pending, Signature
+from service.pipeline import Pipeline
+from service.store import Store
+from service.watcher import Hint, Watcher
+
+log = structlog.get_logger("newsdrop")
+
+_TICK = 0.25  # the loop wakes at least this often: liveness, SIGTERM and settle deadlines
+
+
+def _signature(st: os.stat_result) -> Signature:
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@dataclass
+class Backoff:
+    """Capped exponential backoff for transient failures (no busy loop, no long sleeps)."""
+
+    cap: float
+    base: float = 0.5
+    attempts: int = 0
+    until: float = 0.0
+
+    def fail(self, now: float) -> float:
+        """Record a failure; returns the delay before the next try."""
+        delay = min(self.cap, self.base * (2**self.attempts))
+        self.attempts += 1
+        self.until = now + delay
+        return delay
+
+    def ok(self) -> None:
+        """Reset after a success."""
+        self.attempts = 0
+        self.until = 0.0
+
+    def waiting(self, now: float) -> bool:
+        """True while the next attempt is not due yet."""
+        return now < self.until
+
+
+@dataclass
+class Snapshot:
+    """Figures the HTTP thread reads; refreshed off the loop so requests never block it."""
+
+    counts: dict[str, Any] = field(default_factory=dict)
+    recent: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    throughput: list[dict[str, Any]] = field(default_factory=list)
+    backlog: int = 0
+
+
+class Daemon:
+    """Owns the loop: recover, scan, settle, claim, process, file, repeat until stopped."""
+
+    def __init__(
+        self,
+        *,
+        inbox: Inbox,
+        store: Store,
+        pipeline: Pipeline,
+        watcher: Watcher,
+        metrics: Metrics,
+        settle_seconds: float,
+        reconcile_seconds: float,
+        poll_seconds: float,
+        batch_size: int,
+        retry_max_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.inbox = inbox
+        self.store = store
+        self.pipeline = pipeline
+        self.watcher = watcher
+        self.metrics = metrics
+        self.pending = Pending(settle_seconds)
+        self.reconcile_seconds = reconcile_seconds
+        self.poll_seconds = poll_seconds
+        self.batch_size = batch_size
+        self.clock = clock
+        self.hints: queue.SimpleQueue[Hint | None] = queue.SimpleQueue()
+        self.stop_requested = threading.Event()
+        self.overflowed = threading.Event()
+        self.db_backoff = Backoff(retry_max_seconds)
+        self.file_backoff = Backoff(retry_max_seconds)
+        self.database_up = False
+        self.last_tick = clock()
+        self.last_reconcile: float | None = None
+        self.in_hand: list[Claimed] = []
+        self.seen_at: dict[str, datetime] = {}
+        self.snapshot = Snapshot()
+        self._snapshot_lock = threading.Lock()
+        self._refresher: threading.Thread | None = None
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    def on_hint(self, hint: Hint) -> None:
+        """Called on the watchdog thread: hand the hint to the loop."""
+        self.hints.put(hint)
+
+    def on_overflow(self) -> None:
+        """Called when the kernel dropped inotify events: count it and rescan now."""
+        self.metrics.events_lost.inc()
+        self.overflowed.set()
+        self.hints.put(None)
+
+    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        """SIGTERM/SIGINT: take no new files, finish the batch in hand, then exit 0."""
+        if not self.stop_requested.is_set():
+            log.info("daemon.stopping", signal=signal.Signals(signum).name if signum else None)
+        self.stop_requested.set()
+        self.hints.put(None)
+
+    def install_signal_handlers(self) -> None:
+        """Route SIGTERM and SIGINT to a graceful stop (main thread only)."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until a stop is requested; returns after the batch in hand is filed."""
+        mode = self.watcher.start()
+        self.metrics.set_watcher_mode(mode)
+        if mode == "polling" and self.watcher.requested != "polling":
+            log.warning(
+                "watcher.polling_fallback",
+                cause=self.watcher.failure,
+                hint="raise fs.inotify.max_user_watches / max_user_instances to get events back",
+            )
+        log.info("daemon.started", watcher=mode, inbox=str(self.inbox.folders.inbox))
+        self._start_refresher()
+        sdnotify.ready()
+        watchdog_every = sdnotify.watchdog_interval()
+        last_watchdog = 0.0
+        try:
+            self.in_hand = self.inbox.recover()
+            if self.in_hand:
+                log.info("daemon.recovering", files=len(self.in_hand))
+            self._reconcile(startup=True)
+            while not self.stop_requested.is_set():
+                now = self.clock()
+                self.last_tick = now
+                if watchdog_every and now - last_watchdog >= watchdog_every / 2:
+                    sdnotify.watchdog_ping()
+                    last_watchdog = now
+                self._drain_hints(self._wait_time(now))
+                if self.stop_requested.is_set():
+                    break
+                self._maybe_reconcile()
+                self._step()
+            # Finish what is already claimed (a single batch), then leave.
+            if self.in_hand and self.database_up:
+                self._process_in_hand()
+        finally:
+            self.stop_requested.set()
+            sdnotify.stopping()
+            self.watcher.stop()
+            self._stop_refresher()
+            log.info("daemon.stopped", in_processing=len(self.in_hand))
+
+    def _wait_time(self, now: float) -> float:
+        if self.in_hand and not self.file_backoff.waiting(now) and not self.db_backoff.waiting(now):
+            return 0.0
+        deadline = self.pending.next_deadline()
+        wait = _TICK if deadline is None else max(0.0, min(_TICK, deadline - now))
+        if self.pending and self.database_up and deadline == 0.0:
+            wait = 0.0
+        return wait
+
+    def _drain_hints(self, timeout: float) -> None:
+        try:
+            hint = self.hints.get(timeout=timeout) if timeout > 0 else self.hints.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            if hint is not None:
+                self._note(hint.name, renamed_in=hint.renamed_in)
+            try:
+                hint = self.hints.get_nowait()
+            except queue.Empty:
+                return
+
+    def _note(self, name: str, *, renamed_in: bool = False, st: os.stat_result | None = None) -> bool:
+        if is_in_progress(name):
+            return False
+        st = st or self.inbox.lstat(name)
+        if st is None:
+            self.pending.forget(name)
+            return False
+        fresh = self.pending.note(name, _signature(st), self.clock(), renamed_in=renamed_in)
+        if fresh:
+            self.seen_at.setdefault(name, datetime.now(UTC))
+        return fresh
+
+    def _maybe_reconcile(self) -> None:
+        interval = self.poll_seconds if self.watcher.mode == "polling" else self.reconcile_seconds
+        due = self.last_reconcile is None or self.clock() - self.last_reconcile >= interval
+        if self.overflowed.is_set():
+            self.overflowed.clear()
+            log.warning("inbox.overflow_detected", action="rescanning the inbox")
+            due = True
+        if due:
+            self._reconcile()
+
+    def _reconcile(self, *, startup: bool = False) -> None:
+        """Full scan: finds whatever events missed (overflow, NFS, restarts)."""
+        found = missed = 0
+        for name, st in self.inbox.scan():
+            found += 1
+            if self._note(name, st=st) and not startup and self.watcher.mode == "inotify":
+                missed += 1
+        self.last_reconcile = self.clock()
+        self.metrics.inbox_backlog.set(found)
+        if missed:
+            log.warning("inbox.events_missed", files=missed)
+        if startup or missed:
+            log.info("inbox.scanned", files=found, startup=startup)
+
+    def _step(self) -> None:
+        now = self.clock()
+        if not self.database_up:
+            if self.db_backoff.waiting(now):
+                return
+            if not self.store.ping():
+                delay = self.db_backoff.fail(now)
+                self.metrics.retries.labels(operation="connect").inc()
+                self._database_state(False, retry_in=delay)
+                return
+            self.db_backoff.ok()
+            self._database_state(True)
+        if self.in_hand:
+            if not self.file_backoff.waiting(now):
+                self._process_in_hand()
+            return
+        due = self.pending.due(now, self.batch_size)
+        if not due:
+            return
+        claims: list[Claimed] = []
+        for name, signature, renamed_in in due:
+            st = self.inbox.lstat(name)
+            if st is None:
+                self.pending.forget(name)
+                self.seen_at.pop(name, None)
+                continue
+            if not renamed_in and _signature(st) != signature:
+                self.pending.note(name, _signature(st), now)  # still being written: wait again
+                continue
+            self.pending.forget(name)
+            claim = self.inbox.claim(name)
+            if claim is not None:
+                claims.append(claim)
+        self.in_hand = claims
+        if claims:
+            self._process_in_hand()
+
+    def _process_in_hand(self) -> None:
+        try:
+            self.pipeline.process(self.in_hand, self.seen_at)
+        except DatabaseUnavailable:
+            delay = self.db_backoff.fail(self.clock())
+            self.metrics.retries.labels(operation="commit").inc()
+            self._database_state(False, retry_in=delay)
+            return
+        except StorageFull as exc:
+            delay = self.file_backoff.fail(self.clock())
+            self.metrics.retries.labels(operation="file_move").inc()
+            log.error("inbox.storage_full", error=str(exc), retry_in=delay)
+            return
+        except Transient as exc:
+            delay = self.file_backoff.fail(self.clock())
+            self.metrics.retries.labels(operation="batch").inc()
+            log.warning("ingest.batch_retry", error=type(exc).__name__, retry_in=delay)
+            return
+        except OSError as exc:
+            # Permission problems and the like: keep the files, retry slowly, say what happened.
+            delay = self.file_backoff.fail(self.clock())
+            self.metrics.retries.labels(operation="file_io").inc()
+            log.error("inbox.io_error", error=exc.strerror, errno=exc.errno, retry_in=delay)
+            return
+        for claim in self.in_hand:
+            self.seen_at.pop(claim.name, None)
+        self.in_hand = []
+        self.file_backoff.ok()
+        self._database_state(True)
+
+    def _database_state(self, up: bool, retry_in: float | None = None) -> None:
+        if up != self.database_up:
+            if up:
+                log.info("database.up")
+            else:
+                log.warning("database.down", retry_in=retry_in)
+        self.database_up = up
+        self.metrics.database_up.set(1 if up else 0)
+
+    # -- status (read by the HTTP thread) --------------------------------------------------------
+
+    def _start_refresher(self) -> None:
+        self._refresher = threading.Thread(target=self._refresh_loop, name="newsdrop-status", daemon=True)
+        self._refresher.start()
+
+    def _stop_refresher(self) -> None:
+        if self._refresher is not None:
+            self._refresher.join(timeout=10)
+            self._refresher = None
+
+    def _refresh_loop(self) -> None:
+        while not self.stop_requested.wait(2.0 if self.database_up else 5.0):
+            self.refresh_snapshot()
+
+    def refresh_snapshot(self) -> None:
+        """Recompute the figures the HTTP endpoints serve."""
+        backlog = self.inbox.backlog()
+        self.metrics.inbox_backlog.set(backlog)
+        self.metrics.quarantine_size.set(self.inbox.count_quarantine())
+        self.metrics.oldest_pending_age.set(self.pending.oldest_age(self.clock()))
+        try:
+            counts = self.store.counts()
+            recent = self.store.recent(20)
+            quarantine = self.store.quarantined(50)
+            throughput = self.store.throughput(60)
+        except DatabaseUnavailable:
+            with self._snapshot_lock:
+                self.snapshot.backlog = backlog
+            return
+        self.metrics.articles.set(counts["articles"])
+        with self._snapshot_lock:
+            self.snapshot = Snapshot(counts, recent, quarantine, throughput, backlog)
+
+    def liveness_age(self) -> float:
+        """Seconds since the loop last ticked."""
+        return max(0.0, self.clock() - self.last_tick)
+
+    def readiness(self) -> dict[str, bool]:
+        """The checks behind /readyz."""
+        interval = self.poll_seconds if self.watcher.mode == "polling" else self.reconcile_seconds
+        recent_scan = self.last_reconcile is not None and (
+            self.clock() - self.last_reconcile <= 3 * interval + 5
+        )
+        return {
+            "database": self.database_up,
+            "watcher": self.watcher.alive(),
+            "directories": self.inbox.folders.writable(),
+            "reconcile": recent_scan,
+        }
+
+    def status(self) -> dict[str, Any]:
+        """The `status --json` figures plus the latest files."""
+        with self._snapshot_lock:
+            snap = self.snapshot
+        counts = snap.counts or {"articles": 0, "versions": 0, "files": {}}
+        return {
+            **counts,
+            "inbox_backlog": snap.backlog,
+            "database": "up" if self.database_up else "down",
+            "watcher_mode": self.watcher.mode,
+            "recent": snap.recent,
+        }
+
+    def dashboard(self) -> dict[str, Any]:
+        """Everything the HTML status page shows."""
+        with self._snapshot_lock:
+            snap = self.snapshot
+        return {
+            **self.status(),
+            "throughput": snap.throughput,
+            "quarantine": snap.quarantine,
+            "oldest_pending_age": self.pending.oldest_age(self.clock()),
+        }
+
+

@@ -1,0 +1,260 @@
+"""One batch of claimed bundles: read, parse, one transaction, then file moves after COMMIT."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy import exc as sa_exc
+
+from service.article import ParsedBundle
+from service.errors import BundleRejected, ReasonCode, Transient
+from service.inbox import Claimed, Inbox, display_name
+from service.metrics import Metrics
+from service.naming import parse_name
+from service.parse import parse_bundle
+from service.store import Accepted, Arrival, Item, Recorded, Rejected, SameBytes
+
+log = structlog.get_logger("newsdrop")
+
+# Below this many bundles the pipe to a worker costs more than parsing in-process.
+_POOL_MIN_BATCH = 8
+
+
+class StorePort(Protocol):
+    """What the pipeline needs of the database."""
+
+    def same_bytes_as_current(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """(doc_id, sha256) pairs already current."""
+        ...
+
+    def record(
+        self, items: Sequence[Item], before_commit: Callable[[], None] | None = None
+    ) -> list[Recorded]:
+        """Apply a batch in one transaction."""
+        ...
+
+
+class WorkersLost(Transient):
+    """A parser process died (killed or out of memory); the pool is rebuilt and the batch retried."""
+
+
+def parse_job(job: tuple[str, bytes]) -> ParsedBundle | tuple[str, str]:
+    """Parse one bundle; a rejection comes back as (reason code, message)."""
+    name, data = job
+    try:
+        return parse_bundle(name, data)
+    except BundleRejected as exc:
+        return (exc.reason.value, exc.message)
+
+
+class Parser:
+    """Parses bundles in a process pool (both cores) or in-process for tiny batches."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers if workers > 0 else (os.cpu_count() or 1)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Start the worker processes now, so the first batch does not pay for it."""
+        if self.workers > 1 and self._pool is None:
+            # spawn, not fork: the daemon has threads (watchdog, HTTP) by the time pools restart.
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+            list(self._pool.map(parse_job, [("000_0000000000000000.txt", b"warm up")] * self.workers))
+
+    def parse(self, jobs: list[tuple[str, bytes]]) -> list[ParsedBundle | tuple[str, str]]:
+        """Parse every job, keeping order."""
+        if self._pool is None or len(jobs) < _POOL_MIN_BATCH:
+            return [parse_job(job) for job in jobs]
+        chunk = max(1, len(jobs) // (self.workers * 4))
+        try:
+            return list(self._pool.map(parse_job, jobs, chunksize=chunk))
+        except BrokenProcessPool as exc:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+            self.start()
+            raise WorkersLost("a parser process died") from exc
+
+    def stop(self) -> None:
+        """Stop the worker processes."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """The canonical record of one finished file."""
+
+    name: str
+    doc_id: str | None
+    sha256: str | None
+    outcome: str
+    reason: str | None
+    ms: float
+    replayed: bool
+
+
+def _exit_at(failpoint: str | None, step: str) -> None:
+    if failpoint == step:
+        os._exit(86)  # test only: die like a kill -9 right at this step
+
+
+class Pipeline:
+    """Turns claimed files into committed outcomes and moves them only after COMMIT."""
+
+    def __init__(
+        self,
+        inbox: Inbox,
+        store: StorePort,
+        parser: Parser,
+        metrics: Metrics,
+        *,
+        failpoint: str | None = None,
+        move_files: bool = True,
+    ) -> None:
+        self.inbox = inbox
+        self.store = store
+        self.parser = parser
+        self.metrics = metrics
+        self.failpoint = failpoint
+        self.move_files = move_files
+        self._jobs: dict[str, tuple[Claimed, bytes]] = {}
+
+    def process(
+        self, claims: Sequence[Claimed], seen_at: dict[str, datetime] | None = None
+    ) -> list[FileResult]:
+        """Ingest claimed files; raises `Transient` with every file still safely in place."""
+        started = time.monotonic()
+        claimed_at = datetime.now(UTC)
+        seen = seen_at or {}
+        items: list[Item] = []
+        jobs: list[tuple[Claimed, bytes, str]] = []
+        for claim in claims:
+            arrival = Arrival(claim.arrival_key, display_name(claim.name), seen.get(claim.name), claimed_at)
+            try:
+                self.inbox.check(claim)
+                bundle_name = parse_name(claim.name)
+                data = self.inbox.read(claim)
+            except BundleRejected as exc:
+                items.append(Rejected(arrival, exc.reason, exc.message, size=claim.size))
+                continue
+            except FileNotFoundError:
+                log.warning("ingest.file_vanished", name=display_name(claim.name))
+                continue
+            sha = hashlib.sha256(data).hexdigest()
+            jobs.append((claim, data, sha))
+            items.append(SameBytes(arrival, bundle_name.doc_id, sha, len(data)))
+        self._jobs = {claim.arrival_key: (claim, data) for claim, data, _ in jobs}
+        items = self._parse_unknown(items)
+        recorded = self._record(items)
+        _exit_at(self.failpoint, "after_commit")
+        by_name = {claim.arrival_key: claim for claim in claims}
+        results = []
+        for item, rec in zip(items, recorded, strict=True):
+            claim = by_name[item.arrival.arrival_key]
+            results.append(self._finish(claim, item, rec, started))
+        _exit_at(self.failpoint, "after_move")
+        return results
+
+    def _parse_unknown(self, items: list[Item]) -> list[Item]:
+        same = [i for i in items if isinstance(i, SameBytes)]
+        # Identical bytes already current need no parse: a replay costs one indexed lookup.
+        current = self.store.same_bytes_as_current([(i.doc_id, i.raw_sha256) for i in same])
+        to_parse = [i for i in same if (i.doc_id, i.raw_sha256) not in current]
+        parsed = self.parser.parse(
+            [
+                (self._jobs[i.arrival.arrival_key][0].name, self._jobs[i.arrival.arrival_key][1])
+                for i in to_parse
+            ]
+        )
+        replaced: dict[str, Item] = {}
+        for item, result in zip(to_parse, parsed, strict=True):
+            if isinstance(result, ParsedBundle):
+                replaced[item.arrival.arrival_key] = Accepted(item.arrival, result)
+            else:
+                replaced[item.arrival.arrival_key] = Rejected(
+                    item.arrival, ReasonCode(result[0]), result[1],
+                    doc_id=item.doc_id, raw_sha256=item.raw_sha256, size=item.size,
+                )
+        return [replaced.get(i.arrival.arrival_key, i) for i in items]
+
+    def _record(self, items: list[Item]) -> list[Recorded]:
+        before_commit = (
+            (lambda: _exit_at(self.failpoint, "before_commit")) if self.failpoint else None
+        )
+        try:
+            recorded = self.store.record(items, before_commit=before_commit)
+        except (sa_exc.IntegrityError, sa_exc.DataError, sa_exc.ProgrammingError) as exc:
+            if len(items) == 1:
+                only = items[0]
+                log.error("ingest.database_rejected", name=only.arrival.name, error=type(exc).__name__)
+                rejected = Rejected(
+                    only.arrival, ReasonCode.PARSE_ERROR, "the database rejected the article"
+                )
+                return self.store.record([rejected])
+            # Isolate the bundle that breaks the batch: the others still commit.
+            return [rec for item in items for rec in self._record([item])]
+        stale = [(n, i) for n, (i, r) in enumerate(zip(items, recorded, strict=True)) if r.outcome is None]
+        if stale:
+            # The doc_id moved on between our check and the transaction: parse these after all.
+            for position, item in stale:
+                claim, data = self._jobs[item.arrival.arrival_key]
+                result = self.parser.parse([(claim.name, data)])[0]
+                if isinstance(result, ParsedBundle):
+                    items[position] = Accepted(item.arrival, result)
+                else:
+                    items[position] = Rejected(item.arrival, ReasonCode(result[0]), result[1])
+            again = self._record([items[p] for p, _ in stale])
+            for (position, _), rec in zip(stale, again, strict=True):
+                recorded[position] = rec
+        return recorded
+
+    def _finish(self, claim: Claimed, item: Item, rec: Recorded, started: float) -> FileResult:
+        outcome = rec.outcome or "unchanged"
+        sha = getattr(item, "raw_sha256", None)
+        if isinstance(item, Accepted):
+            sha = item.bundle.raw_sha256
+            doc_id: str | None = item.bundle.article.doc_id
+        else:
+            doc_id = getattr(item, "doc_id", None)
+        if self.move_files:
+            if outcome == "quarantined":
+                message = item.message if isinstance(item, Rejected) else (rec.reason or "")
+                self.inbox.file_quarantined(claim, rec.reason or "parse_error", message, sha)
+            else:
+                self.inbox.file_processed(claim)
+        ms = (time.monotonic() - started) * 1000
+        result = FileResult(
+            display_name(claim.name), doc_id, sha, outcome, rec.reason, round(ms, 1), rec.replayed
+        )
+        self._observe(result)
+        return result
+
+    def _observe(self, result: FileResult) -> None:
+        self.metrics.files.labels(outcome=result.outcome, reason=result.reason or "").inc()
+        self.metrics.ingest_duration.observe(result.ms / 1000)
+        if result.outcome != "quarantined":
+            self.metrics.last_ingest.set(time.time())
+        fields: dict[str, Any] = {
+            "name": result.name,
+            "doc_id": result.doc_id,
+            "sha256": result.sha256,
+            "outcome": result.outcome,
+            "reason": result.reason,
+            "ms": result.ms,
+        }
+        if result.replayed:
+            fields["replayed"] = True
+        log.info("ingest.file_done", **fields)
