@@ -239,6 +239,11 @@ class Inbox:
             try:
                 os.link(claimed.path, target, follow_symlinks=False)
             except FileExistsError:
+                if self._same_file(claimed.path, target):
+                    # An earlier run crashed between this link and the unlink: finish it.
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(claimed.path)
+                    return target
                 continue
             except FileNotFoundError:
                 # Already moved by an earlier attempt of ours that crashed after the link.
@@ -249,6 +254,14 @@ class Inbox:
                 os.unlink(claimed.path)
             return target
         raise BundleRejected(ReasonCode.BAD_NAME, "no free name in the destination folder")
+
+    @staticmethod
+    def _same_file(a: Path, b: Path) -> bool:
+        try:
+            sa, sb = os.lstat(a), os.lstat(b)
+        except FileNotFoundError:
+            return False
+        return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
     @staticmethod
     def _target_name(name: str, attempt: int, keep_name_room: int) -> str:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from service.errors import BundleRejected, ReasonCode
 
-BUNDLE_NAME = re.compile(r"^(?P<seq>[0-9]{3,})_(?P<doc_id>[0-9a-f]{16})\.txt$")
+# fullmatch, not `$`: a `$` also matches before a trailing newline in a hostile name.
+BUNDLE_NAME = re.compile(r"(?P<seq>[0-9]{3,})_(?P<doc_id>[0-9a-f]{16})\.txt")
 
 # Names that copy tools and editors use while a file is still being written.
 _IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp", "~")
@@ -29,7 +30,7 @@ def is_in_progress(name: str) -> bool:
 
 def parse_name(name: str) -> BundleName:
     """Split a bundle name into seq and doc_id, or reject it as `bad_name`."""
-    match = BUNDLE_NAME.match(name)
+    match = BUNDLE_NAME.fullmatch(name)
     if match is None:
         raise BundleRejected(
             ReasonCode.BAD_NAME,
