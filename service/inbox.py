@@ -57,7 +57,10 @@ class Folders:
         """Create the folders and check that links between them will work."""
         for folder in (self.inbox, self.processing, self.processed, self.quarantine):
             folder.mkdir(parents=True, exist_ok=True)
-        devices = {os.stat(f).st_dev for f in (self.inbox, self.processing, self.processed, self.quarantine)}
+        devices = {
+            os.stat(f).st_dev
+            for f in (self.inbox, self.processing, self.processed, self.quarantine)
+        }
         if len(devices) != 1:
             from service.errors import ConfigError
 
@@ -68,7 +71,10 @@ class Folders:
 
     def writable(self) -> bool:
         """True when every folder accepts new entries."""
-        return all(os.access(f, os.W_OK | os.X_OK) for f in (self.inbox, self.processing, self.processed, self.quarantine))
+        return all(
+            os.access(f, os.W_OK | os.X_OK)
+            for f in (self.inbox, self.processing, self.processed, self.quarantine)
+        )
 
 
 def _arrival_key(name: str, st: os.stat_result) -> str:
@@ -120,7 +126,11 @@ class Inbox:
     def count_quarantine(self) -> int:
         """How many bundles sit in quarantine (error files not counted)."""
         with os.scandir(self.folders.quarantine) as entries:
-            return sum(1 for e in entries if not e.name.endswith(_ERROR_SUFFIX) and not e.name.startswith("."))
+            return sum(
+                1
+                for e in entries
+                if not e.name.endswith(_ERROR_SUFFIX) and not e.name.startswith(".")
+            )
 
     # -- claiming -------------------------------------------------------------------------
 
@@ -211,7 +221,12 @@ class Inbox:
         return self._move(claimed, folder)
 
     def file_quarantined(
-        self, claimed: Claimed, reason: str, message: str, sha256: str | None, when: float | None = None
+        self,
+        claimed: Claimed,
+        reason: str,
+        message: str,
+        sha256: str | None,
+        when: float | None = None,
     ) -> Path:
         """After COMMIT: quarantine/<name> plus <name>.error.json with the reason code."""
         moment = when if when is not None else time.time()
@@ -227,7 +242,9 @@ class Inbox:
         error_path = target.with_name(target.name + _ERROR_SUFFIX)
         temp = error_path.with_name("." + error_path.name[: _NAME_MAX - 5] + ".tmp")
         try:
-            temp.write_text(json.dumps(report, ensure_ascii=True, indent=2) + "\n", encoding="utf-8")
+            temp.write_text(
+                json.dumps(report, ensure_ascii=True, indent=2) + "\n", encoding="utf-8"
+            )
             os.replace(temp, error_path)
         except OSError as exc:
             raise _storage_errors(exc) from exc

@@ -13,7 +13,8 @@ import structlog
 # user:password@ in any URL, and key=value / key: value pairs whose key names a secret.
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s]*@", re.I)
 _SECRET_PAIR = re.compile(
-    r"(?P<key>password|passwd|pwd|secret|token|api_key)(?P<sep>\s*[=:]\s*)(?P<value>[^\s&;,]+)", re.I
+    r"(?P<key>password|passwd|pwd|secret|token|api_key)(?P<sep>\s*[=:]\s*)(?P<value>[^\s&;,]+)",
+    re.I,
 )
 _SECRET_KEYS = frozenset({"password", "passwd", "secret", "token", "dsn", "database_url", "url"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

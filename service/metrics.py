@@ -13,13 +13,17 @@ WATCHER_MODES = ("inotify", "polling")
 class Metrics:
     """Every metric the daemon exports; names follow Prometheus conventions."""
 
-    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+    registry: CollectorRegistry = field(
+        default_factory=lambda: CollectorRegistry(auto_describe=True)
+    )
 
     def __post_init__(self) -> None:
         r = self.registry
         self.files = Counter(
-            "newsdrop_files", "Bundles finished, by outcome and quarantine reason.",
-            ["outcome", "reason"], registry=r,
+            "newsdrop_files",
+            "Bundles finished, by outcome and quarantine reason.",
+            ["outcome", "reason"],
+            registry=r,
         )
         self.ingest_duration = Histogram(
             "newsdrop_ingest_duration_seconds",
@@ -32,7 +36,8 @@ class Metrics:
         )
         self.oldest_pending_age = Gauge(
             "newsdrop_oldest_pending_age_seconds",
-            "How long the oldest bundle known to be waiting has waited.", registry=r,
+            "How long the oldest bundle known to be waiting has waited.",
+            registry=r,
         )
         self.quarantine_size = Gauge(
             "newsdrop_quarantine_files", "Bundles in the quarantine folder.", registry=r
@@ -41,20 +46,24 @@ class Metrics:
             "newsdrop_database_up", "1 when the last database call succeeded.", registry=r
         )
         self.retries = Counter(
-            "newsdrop_retries", "Retries after transient failures, by operation.",
-            ["operation"], registry=r,
+            "newsdrop_retries",
+            "Retries after transient failures, by operation.",
+            ["operation"],
+            registry=r,
         )
         self.watcher_mode = Gauge(
             "newsdrop_watcher_mode", "1 for the way the inbox is watched now.", ["mode"], registry=r
         )
         self.events_lost = Counter(
-            "newsdrop_events_lost", "Kernel inotify queue overflows (events were dropped).",
+            "newsdrop_events_lost",
+            "Kernel inotify queue overflows (events were dropped).",
             registry=r,
         )
         self.articles = Gauge("newsdrop_articles", "Articles in the database.", registry=r)
         self.last_ingest = Gauge(
             "newsdrop_last_ingest_timestamp_seconds",
-            "Unix time of the last committed bundle.", registry=r,
+            "Unix time of the last committed bundle.",
+            registry=r,
         )
         for mode in WATCHER_MODES:
             self.watcher_mode.labels(mode=mode).set(0)

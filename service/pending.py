@@ -42,7 +42,9 @@ class Pending:
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
-    def note(self, name: str, signature: Signature, now: float, *, renamed_in: bool = False) -> bool:
+    def note(
+        self, name: str, signature: Signature, now: float, *, renamed_in: bool = False
+    ) -> bool:
         """Record an observation; True when the name was not known before."""
         entry = self._entries.get(name)
         if entry is None:
@@ -73,7 +75,9 @@ class Pending:
 
     def next_deadline(self) -> float | None:
         """The monotonic time at which the next file settles, if any is waiting."""
-        waiting = [e.since + self.settle_seconds for e in self._entries.values() if not e.renamed_in]
+        waiting = [
+            e.since + self.settle_seconds for e in self._entries.values() if not e.renamed_in
+        ]
         if any(e.renamed_in for e in self._entries.values()):
             return 0.0
         return min(waiting) if waiting else None

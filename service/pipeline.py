@@ -45,7 +45,7 @@ class StorePort(Protocol):
 
 
 class WorkersLost(Transient):
-    """A parser process died (killed or out of memory); the pool is rebuilt and the batch retried."""
+    """A parser process died (killed, out of memory): rebuild the pool, retry the batch."""
 
 
 def parse_job(job: tuple[str, bytes]) -> ParsedBundle | tuple[str, str]:
@@ -71,7 +71,9 @@ class Parser:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
             )
-            list(self._pool.map(parse_job, [("000_0000000000000000.txt", b"warm up")] * self.workers))
+            list(
+                self._pool.map(parse_job, [("000_0000000000000000.txt", b"warm up")] * self.workers)
+            )
 
     def parse(self, jobs: list[tuple[str, bytes]]) -> list[ParsedBundle | tuple[str, str]]:
         """Parse every job, keeping order."""
@@ -142,7 +144,9 @@ class Pipeline:
         items: list[Item] = []
         jobs: list[tuple[Claimed, bytes, str]] = []
         for claim in claims:
-            arrival = Arrival(claim.arrival_key, display_name(claim.name), seen.get(claim.name), claimed_at)
+            arrival = Arrival(
+                claim.arrival_key, display_name(claim.name), seen.get(claim.name), claimed_at
+            )
             try:
                 self.inbox.check(claim)
                 bundle_name = parse_name(claim.name)
@@ -185,8 +189,12 @@ class Pipeline:
                 replaced[item.arrival.arrival_key] = Accepted(item.arrival, result)
             else:
                 replaced[item.arrival.arrival_key] = Rejected(
-                    item.arrival, ReasonCode(result[0]), result[1],
-                    doc_id=item.doc_id, raw_sha256=item.raw_sha256, size=item.size,
+                    item.arrival,
+                    ReasonCode(result[0]),
+                    result[1],
+                    doc_id=item.doc_id,
+                    raw_sha256=item.raw_sha256,
+                    size=item.size,
                 )
         return [replaced.get(i.arrival.arrival_key, i) for i in items]
 
@@ -199,14 +207,20 @@ class Pipeline:
         except (sa_exc.IntegrityError, sa_exc.DataError, sa_exc.ProgrammingError) as exc:
             if len(items) == 1:
                 only = items[0]
-                log.error("ingest.database_rejected", name=only.arrival.name, error=type(exc).__name__)
+                log.error(
+                    "ingest.database_rejected", name=only.arrival.name, error=type(exc).__name__
+                )
                 rejected = Rejected(
                     only.arrival, ReasonCode.PARSE_ERROR, "the database rejected the article"
                 )
                 return self.store.record([rejected])
             # Isolate the bundle that breaks the batch: the others still commit.
             return [rec for item in items for rec in self._record([item])]
-        stale = [(n, i) for n, (i, r) in enumerate(zip(items, recorded, strict=True)) if r.outcome is None]
+        stale = [
+            (n, i)
+            for n, (i, r) in enumerate(zip(items, recorded, strict=True))
+            if r.outcome is None
+        ]
         if stale:
             # The doc_id moved on between our check and the transaction: parse these after all.
             for position, item in stale:

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
 
     database_url: SecretStr | None = Field(
         default=None,
-        description="PostgreSQL URL (postgresql://...). Unset: an embedded server under the data dir.",
+        description="PostgreSQL URL (postgresql://...). Unset: embedded server under the data dir.",
     )
     data_dir: Path = Field(
         default=Path("newsdrop-data"),
@@ -120,8 +120,8 @@ def load_settings(config_file: Path | None = None) -> Settings:
     secrets_dir = Path(os.environ.get("NEWSDROP_SECRETS_DIR", "/run/secrets"))
     try:
         return Settings(
-            _env_file=tuple(env_files),  # type: ignore[call-arg]  # pydantic-settings init kwarg
-            _secrets_dir=secrets_dir if secrets_dir.is_dir() else None,  # type: ignore[call-arg]
+            _env_file=tuple(env_files),  # type: ignore[call-arg]  # pydantic-settings init kwarg, not a field
+            _secrets_dir=secrets_dir if secrets_dir.is_dir() else None,
         )
     except ValidationError as exc:
         problems = "; ".join(

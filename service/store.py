@@ -26,9 +26,44 @@ from service.models import Base
 NEAR_DUPLICATE_DISTANCE = 3  # Hamming distance of 64-bit SimHashes; see bench/near_dupes.py
 
 _ARTICLE_COLUMNS = (
-    "seq", "title", "subtitle", "body", "authors", "source", "published_at", "section",
-    "dateline_place", "url", "script", "encoding", "flags", "content_hash", "simhash",
-    "normalizer_version", "fields_hash",
+    "seq",
+    "title",
+    "subtitle",
+    "body",
+    "authors",
+    "source",
+    "published_at",
+    "section",
+    "dateline_place",
+    "url",
+    "script",
+    "encoding",
+    "flags",
+    "content_hash",
+    "simhash",
+    "normalizer_version",
+    "fields_hash",
+)
+
+_COLUMNS = ", ".join(_ARTICLE_COLUMNS)
+# Built once from the constant column list above; no value is ever formatted into SQL.
+_INSERT_ARTICLE = sa.text(
+    "INSERT INTO articles (doc_id, raw_sha256, version, duplicate_of, near_duplicate_of, "  # noqa: S608
+    f"sim_band_0, sim_band_1, sim_band_2, sim_band_3, {_COLUMNS}) VALUES (:doc_id, "
+    ":raw_sha256, 1, :duplicate_of, :near_duplicate_of, :b0, :b1, :b2, :b3, "
+    f"{', '.join(':' + c for c in _ARTICLE_COLUMNS)}) "
+    "ON CONFLICT (doc_id) DO NOTHING RETURNING id"
+)
+_SUPERSEDE_ARTICLE = sa.text(
+    f"INSERT INTO article_versions (article_id, raw_sha256, version, {_COLUMNS}) "  # noqa: S608
+    f"SELECT id, raw_sha256, version, {_COLUMNS} FROM articles WHERE id = :id"
+)
+_UPDATE_ARTICLE = sa.text(
+    "UPDATE articles SET raw_sha256 = :raw_sha256, version = version + 1, "  # noqa: S608
+    "duplicate_of = :duplicate_of, updated_at = now(), "
+    "sim_band_0 = :b0, sim_band_1 = :b1, sim_band_2 = :b2, sim_band_3 = :b3, "
+    f"{', '.join(f'{c} = :{c}' for c in _ARTICLE_COLUMNS)} "
+    "WHERE id = :id RETURNING id, version"
 )
 
 
@@ -352,9 +387,7 @@ class Store:
         ]
         return min(roots) if roots else None
 
-    def _upsert(
-        self, batch: _Batch, item: Accepted, near: dict[int, tuple[int, int]]
-    ) -> Recorded:
+    def _upsert(self, batch: _Batch, item: Accepted, near: dict[int, tuple[int, int]]) -> Recorded:
         conn = batch.conn
         article = item.bundle.article
         state = batch.docs.get(article.doc_id)
@@ -368,14 +401,7 @@ class Store:
             values["duplicate_of"] = owner
             values["near_duplicate_of"] = self._near_root(near, article.simhash)
             row = conn.execute(
-                sa.text(
-                    f"INSERT INTO articles (doc_id, raw_sha256, version, duplicate_of, "
-                    f"near_duplicate_of, sim_band_0, sim_band_1, sim_band_2, sim_band_3, "
-                    f"{', '.join(_ARTICLE_COLUMNS)}) VALUES (:doc_id, :raw_sha256, 1, "
-                    f":duplicate_of, :near_duplicate_of, :b0, :b1, :b2, :b3, "
-                    f"{', '.join(':' + c for c in _ARTICLE_COLUMNS)}) "
-                    "ON CONFLICT (doc_id) DO NOTHING RETURNING id"
-                ),
+                _INSERT_ARTICLE,
                 values,
             ).first()
             if row is None:
@@ -386,23 +412,13 @@ class Store:
             near[article_id] = (values["near_duplicate_of"] or article_id, values["simhash"])
         else:
             conn.execute(
-                sa.text(
-                    f"INSERT INTO article_versions (article_id, raw_sha256, version, "
-                    f"{', '.join(_ARTICLE_COLUMNS)}) SELECT id, raw_sha256, version, "
-                    f"{', '.join(_ARTICLE_COLUMNS)} FROM articles WHERE id = :id"
-                ),
+                _SUPERSEDE_ARTICLE,
                 {"id": state.article_id},
             )
             values["id"] = state.article_id
             values["duplicate_of"] = owner if owner != state.article_id else None
             row = conn.execute(
-                sa.text(
-                    "UPDATE articles SET raw_sha256 = :raw_sha256, version = version + 1, "
-                    "duplicate_of = :duplicate_of, updated_at = now(), "
-                    "sim_band_0 = :b0, sim_band_1 = :b1, sim_band_2 = :b2, sim_band_3 = :b3, "
-                    f"{', '.join(f'{c} = :{c}' for c in _ARTICLE_COLUMNS)} "
-                    "WHERE id = :id RETURNING id, version"
-                ),
+                _UPDATE_ARTICLE,
                 values,
             ).one()
             article_id, version = row.id, row.version
@@ -427,7 +443,10 @@ class Store:
             owner = None
         batch.owners.setdefault(article.content_hash, article_id)
         batch.docs[article.doc_id] = _DocState(
-            article_id, version, item.bundle.fields_hash, item.bundle.raw_sha256,
+            article_id,
+            version,
+            item.bundle.fields_hash,
+            item.bundle.raw_sha256,
             article.content_hash,
         )
         if state is not None:
@@ -461,17 +480,18 @@ class Store:
         article_id: int | None = None,
         version: int | None = None,
     ) -> Recorded:
+        doc_id: str | None
+        sha: str | None
+        size: int | None
+        normalizer: str | None = None
+        message: str | None = None
         if isinstance(item, Accepted):
             doc_id, sha, size = item.bundle.article.doc_id, item.bundle.raw_sha256, item.bundle.size
-            normalizer: str | None = item.bundle.article.normalizer_version
-            message = None
+            normalizer = item.bundle.article.normalizer_version
         elif isinstance(item, SameBytes):
-            doc_id, sha, size, normalizer, message = (
-                item.doc_id, item.raw_sha256, item.size, None, None
-            )
+            doc_id, sha, size = item.doc_id, item.raw_sha256, item.size
         else:
-            doc_id, sha, size, normalizer = item.doc_id, item.raw_sha256, item.size, None
-            message = item.message
+            doc_id, sha, size, message = item.doc_id, item.raw_sha256, item.size, item.message
         batch.ledger.append(
             {
                 "arrival_key": item.arrival.arrival_key,
@@ -508,11 +528,11 @@ class Store:
         """The figures of `newsdrop status --json` that live in the database."""
         with translate_errors(), self.engine.connect() as conn:
             articles, versions = conn.execute(
-                sa.text(
-                    "SELECT count(*), coalesce(sum(version), 0) FROM articles"
-                )
+                sa.text("SELECT count(*), coalesce(sum(version), 0) FROM articles")
             ).one()
-            files = dict.fromkeys(("inserted", "updated", "unchanged", "duplicate", "quarantined"), 0)
+            files = dict.fromkeys(
+                ("inserted", "updated", "unchanged", "duplicate", "quarantined"), 0
+            )
             for row in conn.execute(
                 sa.text("SELECT outcome, count(*) AS n FROM ingest_ledger GROUP BY outcome")
             ):

@@ -90,8 +90,11 @@ def _no_leaked_threads() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
     leaked = [
-        t for t in threading.enumerate()
-        if t not in before and t.is_alive() and not t.name.startswith(("QueueFeederThread", "pydevd"))
+        t
+        for t in threading.enumerate()
+        if t not in before
+        and t.is_alive()
+        and not t.name.startswith(("QueueFeederThread", "pydevd"))
     ]
     for thread in leaked:
         thread.join(timeout=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -78,10 +79,8 @@ class Daemon:
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             self.raw.append(line)
-            try:
+            with contextlib.suppress(ValueError):
                 self.lines.append(json.loads(line))
-            except ValueError:
-                pass
 
     def event(self, name: str) -> list[dict[str, Any]]:
         """Log lines with this event name so far."""

@@ -31,7 +31,9 @@ def test_upgrade_twice_is_a_no_op(empty_db_url: str) -> None:
         store.migrate()
         assert store.migrate() == "0001"
         with engine.connect() as conn:
-            views = conn.execute(sa.text("SELECT viewname FROM pg_views WHERE viewname='provenance'"))
+            views = conn.execute(
+                sa.text("SELECT viewname FROM pg_views WHERE viewname='provenance'")
+            )
             assert views.scalar() == "provenance"
     finally:
         engine.dispose()

@@ -32,18 +32,36 @@ def store(db_url: str) -> Iterator[Store]:
     engine.dispose()
 
 
-def bundle(doc_id: str, body: str, *, title: str = "标题", seq: int = 1, simhash: int = 0) -> ParsedBundle:
+def bundle(
+    doc_id: str, body: str, *, title: str = "标题", seq: int = 1, simhash: int = 0
+) -> ParsedBundle:
     raw = f"{title}\n\n{body}".encode()
     article = Article(
-        doc_id=doc_id, seq=seq, title=title, subtitle=None, body=body, authors=("张三",),
-        source="新华社", published_at=None, section=None, dateline_place=None, url=None,
-        script="zh-Hans", encoding="utf-8", flags=(),
+        doc_id=doc_id,
+        seq=seq,
+        title=title,
+        subtitle=None,
+        body=body,
+        authors=("张三",),
+        source="新华社",
+        published_at=None,
+        section=None,
+        dateline_place=None,
+        url=None,
+        script="zh-Hans",
+        encoding="utf-8",
+        flags=(),
         content_hash=hashlib.sha256(f"{title}|{body}".encode()).hexdigest(),
-        simhash=simhash, normalizer_version="test",
+        simhash=simhash,
+        normalizer_version="test",
     )
     return ParsedBundle(
-        name=f"{seq:03d}_{doc_id}.txt", raw_sha256=hashlib.sha256(raw).hexdigest(),
-        size=len(raw), text=raw.decode(), encoding="utf-8", article=article,
+        name=f"{seq:03d}_{doc_id}.txt",
+        raw_sha256=hashlib.sha256(raw).hexdigest(),
+        size=len(raw),
+        text=raw.decode(),
+        encoding="utf-8",
+        article=article,
     )
 
 
@@ -66,7 +84,10 @@ def test_new_document_is_inserted_with_ledger_and_raw(store: Store) -> None:
     assert scalar(store, "SELECT count(*) FROM articles") == 1
     assert scalar(store, "SELECT count(*) FROM raw_bundles") == 1
     assert scalar(store, "SELECT outcome FROM ingest_ledger") == "inserted"
-    assert scalar(store, "SELECT count(*) FROM provenance WHERE article_id = :i", i=rec.article_id) == 1
+    assert (
+        scalar(store, "SELECT count(*) FROM provenance WHERE article_id = :i", i=rec.article_id)
+        == 1
+    )
 
 
 def test_same_bytes_again_is_unchanged_without_writing(store: Store) -> None:
@@ -108,7 +129,10 @@ def test_same_content_under_another_doc_id_is_a_duplicate(store: Store) -> None:
     [first] = store.record([Accepted(arrival(), bundle("a" * 16, "同一篇稿件。"))])
     [second] = store.record([Accepted(arrival(), bundle("b" * 16, "同一篇稿件。"))])
     assert second.outcome == "duplicate"
-    assert scalar(store, "SELECT duplicate_of FROM articles WHERE doc_id = :d", d="b" * 16) == first.article_id
+    assert (
+        scalar(store, "SELECT duplicate_of FROM articles WHERE doc_id = :d", d="b" * 16)
+        == first.article_id
+    )
     assert scalar(store, "SELECT duplicate_of FROM articles WHERE doc_id = :d", d="a" * 16) is None
 
 
@@ -116,9 +140,13 @@ def test_near_duplicates_point_at_the_earliest_of_the_cluster(store: Store) -> N
     base = 0x0123_4567_89AB_CDEF
     [first] = store.record([Accepted(arrival(), bundle("a" * 16, "一。", simhash=base))])
     [near] = store.record([Accepted(arrival(), bundle("b" * 16, "二。", simhash=base ^ 0b101))])
-    [far] = store.record([Accepted(arrival(), bundle("c" * 16, "三。", simhash=~base & (2**64 - 1)))])
+    [far] = store.record(
+        [Accepted(arrival(), bundle("c" * 16, "三。", simhash=~base & (2**64 - 1)))]
+    )
     rows = dict(
-        store.engine.connect().execute(sa.text("SELECT doc_id, near_duplicate_of FROM articles")).all()
+        store.engine.connect()
+        .execute(sa.text("SELECT doc_id, near_duplicate_of FROM articles"))
+        .all()
     )
     assert rows["a" * 16] is None
     assert rows["b" * 16] == first.article_id
@@ -136,7 +164,8 @@ def test_a_replayed_arrival_is_recognised_not_applied_twice(store: Store) -> Non
     a = arrival("replay")
     store.record([Accepted(a, bundle("a" * 16, "第一版。"))])
     [rec] = store.record([Accepted(a, bundle("a" * 16, "不同的内容。"))])
-    assert rec.replayed and rec.outcome == "inserted"
+    assert rec.replayed
+    assert rec.outcome == "inserted"
     assert scalar(store, "SELECT body FROM articles") == "第一版。"
     assert scalar(store, "SELECT count(*) FROM ingest_ledger") == 1
     assert store.committed([a.arrival_key])[a.arrival_key].outcome == "inserted"
@@ -153,7 +182,9 @@ def test_failure_before_commit_leaves_nothing(store: Store) -> None:
 
 
 @pytest.mark.parametrize("same_content", [False, True])
-def test_concurrent_writers_never_create_two_rows_for_one_key(store: Store, same_content: bool) -> None:
+def test_concurrent_writers_never_create_two_rows_for_one_key(
+    store: Store, same_content: bool
+) -> None:
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
 
@@ -201,5 +232,6 @@ def test_simhash_bands_round_trip() -> None:
     bands = simhash_bands(value)
     rebuilt = sum(((b + 0x8000) & 0xFFFF) << (16 * i) for i, b in enumerate(bands))
     assert rebuilt == value
-    assert to_signed64(value) < 0 and to_signed64(1) == 1
+    assert to_signed64(value) < 0
+    assert to_signed64(1) == 1
     assert all(-0x8000 <= b < 0x8000 for b in bands)

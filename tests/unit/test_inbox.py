@@ -78,8 +78,12 @@ def test_quarantine_writes_the_error_report(inbox: Inbox) -> None:
     target = inbox.file_quarantined(claim, "binary", "NUL bytes", "ab" * 32, when=0)
     report = json.loads(target.with_name(NAME + ".error.json").read_text())
     assert report == {
-        "name": NAME, "reason": "binary", "message": "NUL bytes", "sha256": "ab" * 32,
-        "size": 2, "time": "1970-01-01T00:00:00Z",
+        "name": NAME,
+        "reason": "binary",
+        "message": "NUL bytes",
+        "sha256": "ab" * 32,
+        "size": 2,
+        "time": "1970-01-01T00:00:00Z",
     }
     assert inbox.count_quarantine() == 1
 

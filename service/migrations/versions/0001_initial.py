@@ -96,9 +96,7 @@ def upgrade() -> None:
         sa.Column("raw_sha256", sa.Text(), nullable=False),
         sa.Column("superseded_at", _TS, server_default=sa.func.now(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_article_versions"),
-        sa.UniqueConstraint(
-            "article_id", "version", name="uq_article_versions_article_id_version"
-        ),
+        sa.UniqueConstraint("article_id", "version", name="uq_article_versions_article_id_version"),
         sa.ForeignKeyConstraint(
             ["article_id"],
             ["articles.id"],
@@ -159,8 +157,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     lz4 = bind.execute(
         sa.text(
-            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
-            "WHERE name = 'default_toast_compression'"
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
         )
     ).scalar()
     if lz4:
