@@ -67,8 +67,12 @@ class Daemon:
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self._reader.start()
         if wait_ready:
-            wait_until(lambda: self.event("daemon.started") or self._died(), timeout=60)
-            assert self.proc.poll() is None, self.tail()
+            try:
+                wait_until(lambda: self.event("daemon.started") or self._died(), timeout=60)
+                assert self.proc.poll() is None, self.tail()
+            except AssertionError:
+                self.kill()
+                raise
         return self
 
     def _died(self) -> bool:
