@@ -9,6 +9,7 @@ constraints on `articles.doc_id`, `content_owners.content_hash` and the ledger k
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,10 @@ from service.article import ParsedBundle
 from service.errors import DatabaseUnavailable, ReasonCode
 from service.models import Base
 
+NOTIFY_CHANNEL = "newsdrop_articles"
+# 400 ids of up to 19 digits stay under PostgreSQL's 8,000-byte NOTIFY payload limit.
+NOTIFY_IDS_PER_MESSAGE = 400
+_CHANGED = frozenset({"inserted", "updated", "duplicate"})
 NEAR_DUPLICATE_DISTANCE = 3  # Hamming distance of 64-bit SimHashes; see bench/near_dupes.py
 
 _ARTICLE_COLUMNS = (
@@ -301,7 +306,26 @@ class Store:
             else:
                 results[key] = self._upsert(batch, item, near)
         self._flush_ledger(batch)
+        self._notify(
+            conn,
+            [
+                r.article_id
+                for r in results.values()
+                if r.article_id and not r.replayed and r.outcome in _CHANGED
+            ],
+        )
         return [results[item.arrival.arrival_key] for item in items]
+
+    @staticmethod
+    def _notify(conn: Connection, article_ids: Sequence[int]) -> None:
+        """NOTIFY listeners of changed article ids; delivered by PostgreSQL at COMMIT."""
+        ids = sorted(set(article_ids))
+        for start in range(0, len(ids), NOTIFY_IDS_PER_MESSAGE):
+            payload = json.dumps({"ids": ids[start : start + NOTIFY_IDS_PER_MESSAGE]})
+            conn.execute(
+                sa.text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": NOTIFY_CHANNEL, "payload": payload},
+            )
 
     @staticmethod
     def _insert_raw(conn: Connection, bundles: Sequence[ParsedBundle]) -> None:

@@ -235,3 +235,20 @@ def test_simhash_bands_round_trip() -> None:
     assert to_signed64(value) < 0
     assert to_signed64(1) == 1
     assert all(-0x8000 <= b < 0x8000 for b in bands)
+
+
+def test_committed_changes_are_notified(store: Store, db_url: str) -> None:
+    import json
+
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("LISTEN newsdrop_articles")
+        bundles = [bundle(f"{n:016x}", f"稿件{n}。") for n in range(450)]
+        recs = store.record([Accepted(arrival(), b) for b in bundles])
+        store.record([Accepted(arrival(), bundles[0])])  # unchanged: nothing to announce
+        ids: list[int] = []
+        for note in listener.notifies(timeout=1.5):
+            assert len(note.payload.encode()) < 8000
+            ids.extend(json.loads(note.payload)["ids"])
+    assert sorted(ids) == sorted(r.article_id for r in recs)
