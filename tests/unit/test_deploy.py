@@ -416,6 +416,8 @@ def test_unit_lifecycle_settings(unit: dict[str, str]) -> None:
     assert unit["Service.ExecStart"].split() == ["/opt/newsdrop/venv/bin/newsdrop", "run"]
     all_values = parse_unit(UNIT.read_text(encoding="utf-8"))
     assert f"NEWSDROP_DATA_DIR={DATA_DIR}" in all_values["Service.Environment"]
+    # Outside a container the endpoints keep the loopback default.
+    assert not [v for v in all_values["Service.Environment"] if v.startswith("NEWSDROP_HTTP_HOST")]
 
 
 def test_env_example_names_only_newsdrop_settings() -> None:
