@@ -17,7 +17,9 @@ _SECRET_PAIR = re.compile(
     re.I,
 )
 _SECRET_KEYS = frozenset({"password", "passwd", "secret", "token", "dsn", "database_url", "url"})
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Tracebacks keep their line breaks; every other value is one line.
+_MULTILINE_KEYS = frozenset({"exception"})
 
 
 def redact_text(text: str) -> str:
@@ -30,9 +32,10 @@ def _escape_controls(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def _clean(value: Any) -> Any:
+def _clean(value: Any, *, multiline: bool = False) -> Any:
     if isinstance(value, str):
-        return _escape_controls(redact_text(value))
+        redacted = redact_text(value)
+        return redacted if multiline else _escape_controls(redacted)
     if isinstance(value, (list, tuple)):
         return [_clean(item) for item in value]
     if isinstance(value, dict):
@@ -48,7 +51,7 @@ def redact_processor(
         if key.lower() in _SECRET_KEYS and value is not None and "://" in str(value):
             event_dict[key] = "***"
         else:
-            event_dict[key] = _clean(value)
+            event_dict[key] = _clean(value, multiline=key in _MULTILINE_KEYS)
     return event_dict
 
 
