@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -57,6 +58,13 @@ def parse_job(job: tuple[str, bytes]) -> ParsedBundle | tuple[str, str]:
         return (exc.reason.value, exc.message)
 
 
+def _ignore_stop_signals() -> None:
+    # Ctrl-C and a group-wide SIGTERM reach the workers too; only the main process decides
+    # when to stop, after it has filed the batch in hand.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class Parser:
     """Parses bundles in a process pool (both cores) or in-process for tiny batches."""
 
@@ -69,7 +77,9 @@ class Parser:
         if self.workers > 1 and self._pool is None:
             # spawn, not fork: the daemon has threads (watchdog, HTTP) by the time pools restart.
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_stop_signals,
             )
             list(
                 self._pool.map(parse_job, [("000_0000000000000000.txt", b"warm up")] * self.workers)
