@@ -86,6 +86,12 @@ def test_database_down_files_wait_with_backoff_then_all_ingested(
     wait_all_committed(url, scene.data_dir, first + during, timeout=30)
     assert daemon.event("database.up")
     wait_until(lambda: daemon.get("/readyz")[0] == 200, timeout=10)
+
+    # An idle daemon must notice too: readiness that only learns from traffic would lie.
+    pg.stop()
+    wait_until(lambda: daemon.get("/readyz")[0] == 503, timeout=10)
+    pg.start()
+    wait_until(lambda: daemon.get("/readyz")[0] == 200, timeout=10)
     assert daemon.stop() == 0
 
     # The daemon starts while the server is down: it waits instead of giving up.
