@@ -28,7 +28,8 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-OUTCOMES = ("inserted", "updated", "unchanged", "duplicate", "quarantined")
+# `reprocessed` (migration 0002): a version re-derived from a stored raw bundle, no file arrival.
+OUTCOMES = ("inserted", "updated", "unchanged", "duplicate", "quarantined", "reprocessed")
 SIMHASH_BANDS = 4  # 64 bits in 4 bands of 16: two fingerprints within distance 3 share a band
 
 
@@ -138,7 +139,7 @@ class LedgerEntry(Base):
     __table_args__ = (
         UniqueConstraint("arrival_key"),
         CheckConstraint(
-            "outcome IN ('inserted','updated','unchanged','duplicate','quarantined')",
+            "outcome IN ('inserted','updated','unchanged','duplicate','quarantined','reprocessed')",
             name="outcome_known",
         ),
         Index(None, "raw_sha256"),
