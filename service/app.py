@@ -11,8 +11,9 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -25,6 +26,10 @@ from service.pipeline import FileResult, Parser, Pipeline
 from service.settings import Settings
 from service.store import Store, create_db_engine
 from service.watcher import Watcher
+
+if TYPE_CHECKING:
+    from service.corpus import Cluster, ReprocessReport
+    from service.requeue import Requeued
 
 log = structlog.get_logger("newsdrop")
 
@@ -84,12 +89,12 @@ def data_dir_lock(settings: Settings) -> Iterator[None]:
 
 
 def run_daemon(settings: Settings) -> int:
-    """`newsdrop run`: migrate, then watch and ingest until SIGTERM."""
+    """`newsdrop run`: watch and ingest until SIGTERM; migrate once the database answers."""
     from service.http import HttpServer
 
     folders = folders_of(settings)
     folders.ensure()
-    with data_dir_lock(settings), open_store(settings, migrate=True) as store:
+    with data_dir_lock(settings), open_store(settings) as store:
         metrics = Metrics()
         inbox = Inbox(folders, settings.max_file_bytes)
         parser = Parser(settings.workers)
@@ -103,6 +108,9 @@ def run_daemon(settings: Settings) -> int:
         def overflow() -> None:
             if daemon is not None:
                 daemon.on_overflow()
+
+        def migrate() -> None:
+            log.info("database.migrated", revision=store.migrate())
 
         watcher = Watcher(
             folders.inbox, mode=settings.watch_mode, on_hint=hint, on_overflow=overflow
@@ -118,6 +126,7 @@ def run_daemon(settings: Settings) -> int:
             poll_seconds=settings.poll_seconds,
             batch_size=settings.batch_size,
             retry_max_seconds=settings.retry_max_seconds,
+            prepare_database=migrate,
         )
         daemon.install_signal_handlers()
         parser.start()
@@ -246,32 +255,74 @@ def upgrade_database(settings: Settings) -> str:
         return store.migrate()
 
 
-def requeue(settings: Settings, reason: str | None, names: Sequence[str]) -> list[str]:
+def requeue(settings: Settings, reason: str | None, names: Sequence[str]) -> list[Requeued]:
     """`newsdrop requeue`: move quarantined bundles back into the inbox."""
-    import json
+    from service.requeue import requeue as requeue_bundles
 
     folders = folders_of(settings)
     folders.ensure()
-    moved: list[str] = []
-    wanted = set(names)
-    for error_file in sorted(folders.quarantine.glob("*.error.json")):
-        bundle = error_file.with_name(error_file.name.removesuffix(".error.json"))
+    return requeue_bundles(folders.quarantine, folders.inbox, reason=reason, names=names)
+
+
+def reprocess_corpus(
+    settings: Settings,
+    *,
+    since: datetime | None,
+    dry_run: bool,
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
+    total: Callable[[int], None] | None = None,
+) -> ReprocessReport:
+    """`newsdrop reprocess`: re-derive every stored article with the current normalizer."""
+    from service.corpus import reprocess
+
+    with open_store(settings, migrate=True) as store:
+        parser = Parser(settings.workers)
+        parser.start()
         try:
-            report = json.loads(error_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        original = str(report.get("name") or bundle.name)
-        if wanted and bundle.name not in wanted and original not in wanted:
-            continue
-        if reason is not None and report.get("reason") != reason:
-            continue
-        if not bundle.exists():
-            continue
-        target = folders.inbox / (original if "/" not in original else bundle.name)
-        if target.exists():
-            raise ConfigError(f"{target.name} already waits in the inbox; requeue it later")
-        os.link(bundle, target)
-        os.unlink(bundle)
-        error_file.unlink()
-        moved.append(target.name)
-    return moved
+            return reprocess(
+                store.engine,
+                parser.parse,
+                since=since,
+                dry_run=dry_run,
+                batch_size=batch_size,
+                progress=progress,
+                total=total,
+            )
+        finally:
+            parser.stop()
+
+
+def near_duplicate_clusters(settings: Settings) -> Iterator[Cluster]:
+    """`newsdrop dupes`: every near-duplicate cluster, streamed."""
+    from service.corpus import near_duplicate_clusters as clusters
+
+    with open_store(settings) as store:
+        yield from clusters(store.engine)
+
+
+def export_corpus(
+    settings: Settings, fmt: str, out: Path | None, updated_after: datetime | None
+) -> int:
+    """`newsdrop export`: stream current articles as JSONL (stdout or a file) or Parquet."""
+    import sys
+
+    from service.corpus import export_jsonl, export_parquet, iter_articles
+
+    if fmt == "parquet" and out is None:
+        raise ConfigError("--format parquet needs --out PATH (Parquet is not streamed to stdout)")
+    with open_store(settings) as store:
+        rows = iter_articles(store.engine, updated_after=updated_after)
+        if fmt == "parquet":
+            assert out is not None
+            return export_parquet(rows, out)
+        if out is None:
+            return export_jsonl(rows, sys.stdout)
+        temp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        try:
+            with temp.open("w", encoding="utf-8") as stream:
+                count = export_jsonl(rows, stream)
+            os.replace(temp, out)
+        finally:
+            temp.unlink(missing_ok=True)
+        return count

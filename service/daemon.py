@@ -88,6 +88,7 @@ class Daemon:
         batch_size: int,
         retry_max_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        prepare_database: Callable[[], None] | None = None,
     ) -> None:
         self.inbox = inbox
         self.store = store
@@ -105,6 +106,12 @@ class Daemon:
         self.db_backoff = Backoff(retry_max_seconds)
         self.file_backoff = Backoff(retry_max_seconds)
         self.database_up = False
+        # Migrations run the first time the database answers, so a daemon started while
+        # PostgreSQL is down waits (files stay in the inbox) instead of exiting.
+        self.prepare_database = prepare_database
+        # Set by the status thread when a query failed: the loop checks, since it owns the state.
+        self.database_lost = threading.Event()
+        self._database_reported = False  # the first state is logged even when it is "down"
         self.last_tick = clock()
         self.last_reconcile: float | None = None
         self.in_hand: list[Claimed] = []
@@ -242,10 +249,15 @@ class Daemon:
 
     def _step(self) -> None:
         now = self.clock()
+        if self.database_lost.is_set():
+            self.database_lost.clear()
+            if self.database_up and not self.store.ping():
+                self._database_state(False, retry_in=self.db_backoff.fail(now))
+                return
         if not self.database_up:
             if self.db_backoff.waiting(now):
                 return
-            if not self.store.ping():
+            if not self._connect():
                 delay = self.db_backoff.fail(now)
                 self.metrics.retries.labels(operation="connect").inc()
                 self._database_state(False, retry_in=delay)
@@ -276,6 +288,18 @@ class Daemon:
         self.in_hand = claims
         if claims:
             self._process_in_hand()
+
+    def _connect(self) -> bool:
+        """Ping; the first time the database answers, prepare it (migrations)."""
+        if not self.store.ping():
+            return False
+        if self.prepare_database is not None:
+            try:
+                self.prepare_database()
+            except DatabaseUnavailable:
+                return False
+            self.prepare_database = None
+        return True
 
     def _process_in_hand(self) -> None:
         try:
@@ -308,7 +332,8 @@ class Daemon:
         self._database_state(True)
 
     def _database_state(self, up: bool, retry_in: float | None = None) -> None:
-        if up != self.database_up:
+        if up != self.database_up or not self._database_reported:
+            self._database_reported = True
             if up:
                 log.info("database.up")
             else:
@@ -339,12 +364,18 @@ class Daemon:
         self.metrics.inbox_backlog.set(backlog)
         self.metrics.quarantine_size.set(self.inbox.count_quarantine())
         self.metrics.oldest_pending_age.set(self.pending.oldest_age(self.clock()))
+        if not self.database_up:
+            # Down, or up but not migrated yet: the tables may not exist, so do not query.
+            with self._snapshot_lock:
+                self.snapshot.backlog = backlog
+            return
         try:
             counts = self.store.counts()
             recent = self.store.recent(20)
             quarantine = self.store.quarantined(50)
             throughput = self.store.throughput(60)
         except DatabaseUnavailable:
+            self.database_lost.set()
             with self._snapshot_lock:
                 self.snapshot.backlog = backlog
             return

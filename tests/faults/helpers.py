@@ -189,9 +189,12 @@ class Tally:
 
 
 def ledger_counts(db_url: str) -> dict[str, int]:
-    """Ledger rows per file name."""
-    with psycopg.connect(db_url) as conn:
-        rows = conn.execute("SELECT name, count(*) FROM ingest_ledger GROUP BY name").fetchall()
+    """Ledger rows per file name (none while the daemon has not migrated the database yet)."""
+    try:
+        with psycopg.connect(db_url) as conn:
+            rows = conn.execute("SELECT name, count(*) FROM ingest_ledger GROUP BY name").fetchall()
+    except psycopg.errors.UndefinedTable:
+        return {}
     return {str(name): int(n) for name, n in rows}
 
 
