@@ -1,11 +1,14 @@
-"""The `newsdrop` command line: run, ingest, parse, db upgrade, requeue, reprocess, status."""
+"""The `newsdrop` command line: run, ingest, parse, db upgrade, requeue, reprocess, dupes,
+export, status."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +46,46 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply the schema migrations")
     requeue = sub.add_parser("requeue", help="move quarantined bundles back into the inbox")
-    requeue.add_argument("names", nargs="*")
+    requeue.add_argument("names", nargs="*", help="quarantined bundle names (default: all)")
     requeue.add_argument("--reason", help="only bundles quarantined for this reason code")
+    requeue.add_argument("--json", action="store_true", help="one JSON object per bundle")
+    reprocess = sub.add_parser(
+        "reprocess", help="re-derive stored articles from their raw bundles (current normalizer)"
+    )
+    reprocess.add_argument(
+        "--since", type=_timestamp, help="only articles updated at or after DATE (ISO 8601)"
+    )
+    reprocess.add_argument(
+        "--dry-run", action="store_true", help="count what would change and show diffs"
+    )
+    reprocess.add_argument(
+        "--batch-size", type=int, default=500, help="articles per transaction (default 500)"
+    )
+    dupes = sub.add_parser("dupes", help="list near-duplicate clusters")
+    dupes.add_argument("--json", action="store_true", help="one JSON object per cluster")
+    export = sub.add_parser("export", help="stream current articles as JSONL or Parquet")
+    export.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    export.add_argument(
+        "--updated-after",
+        type=_timestamp,
+        help="only articles updated strictly after TIMESTAMP (ISO 8601; UTC when no offset)",
+    )
+    export.add_argument("--out", type=Path, help="file to write (JSONL default: stdout)")
     status = sub.add_parser("status", help="articles, versions, outcomes and backlog")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _timestamp(text: str) -> datetime:
+    """An ISO 8601 date or timestamp; one without an offset is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 date or timestamp (e.g. 2026-11-22 or "
+            "2026-11-22T08:00:00+08:00)"
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _print_json(data: Any, *, pretty: bool) -> None:
@@ -143,6 +181,112 @@ def cmd_status(settings: Settings, as_json: bool) -> int:
     return 0 if report["database"] == "up" else EXIT_FAILURE
 
 
+def _progress_bar(
+    unit: str,
+) -> tuple[Any, Callable[[int], None] | None, Callable[[int], None] | None]:
+    """A tqdm bar on stderr when it is a terminal: (bar, update, set total)."""
+    if not sys.stderr.isatty():
+        return None, None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit=unit, file=sys.stderr)
+
+    def set_total(total: int) -> None:
+        bar.total = total
+        bar.refresh()
+
+    return bar, bar.update, set_total
+
+
+def cmd_requeue(settings: Settings, reason: str | None, names: Sequence[str], as_json: bool) -> int:
+    """Move quarantined bundles back and print what moved; 1 when a named one did not."""
+    from service.app import requeue
+
+    results = requeue(settings, reason, names)
+    for result in results:
+        if as_json:
+            _print_json(result.to_json_dict(), pretty=False)
+        elif result.moved:
+            print(
+                f"requeued  quarantine/{result.name} -> inbox/{result.inbox_name}"
+                f"  ({result.reason or 'reason unknown'})"
+            )
+        else:
+            print(f"skipped   {result.name}: {result.note}")
+    if not as_json:
+        moved = sum(r.moved for r in results)
+        print(f"{moved} requeued, {len(results) - moved} skipped")
+    return EXIT_FAILURE if names and not all(r.moved for r in results) else 0
+
+
+def cmd_reprocess(
+    settings: Settings, since: datetime | None, dry_run: bool, batch_size: int
+) -> int:
+    """Re-derive stored articles and print a summary (and example diffs in a dry run)."""
+    from service.app import reprocess_corpus
+
+    bar, update, set_total = _progress_bar("article")
+    try:
+        report = reprocess_corpus(
+            settings,
+            since=since,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            progress=update,
+            total=set_total,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = report.to_json_dict()
+    summary["dry_run"] = dry_run
+    _print_json(summary, pretty=True)
+    if dry_run:
+        print(f"{report.changed} of {report.scanned} articles would change")
+        for example in report.examples:
+            print(example)
+    return 0
+
+
+def cmd_dupes(settings: Settings, as_json: bool) -> int:
+    """Print the near-duplicate clusters."""
+    from service.app import near_duplicate_clusters
+
+    clusters = 0
+    for cluster in near_duplicate_clusters(settings):
+        clusters += 1
+        if as_json:
+            _print_json(cluster.to_json_dict(), pretty=False)
+            continue
+        root = cluster.root
+        print(f"{root.id:>8}  {root.doc_id}  {root.title}")
+        for member in cluster.members:
+            exact = "  (exact duplicate)" if member.duplicate_of is not None else ""
+            print(
+                f"  d={member.distance:<2} {member.id:>6}  {member.doc_id}  {member.title}{exact}"
+            )
+    if not as_json:
+        print(f"{clusters} clusters")
+    return 0
+
+
+def cmd_export(
+    settings: Settings, fmt: str, out: Path | None, updated_after: datetime | None
+) -> int:
+    """Stream the articles out; the count goes to stderr so stdout stays pure JSONL."""
+    from service.app import export_corpus
+
+    try:
+        count = export_corpus(settings, fmt, out, updated_after)
+    except BrokenPipeError:
+        # The reader left (`newsdrop export | head`): not an error. Point stdout at devnull
+        # so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    sys.stderr.write(f"newsdrop: exported {count} articles\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `newsdrop` console script."""
     args = _parser().parse_args(argv)
@@ -166,11 +310,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_json({"revision": upgrade_database(settings)}, pretty=False)
             return 0
         if args.command == "requeue":
-            from service.app import requeue
-
-            moved = requeue(settings, args.reason, args.names)
-            _print_json({"requeued": moved}, pretty=False)
-            return 0
+            return cmd_requeue(settings, args.reason, args.names, args.json)
+        if args.command == "reprocess":
+            return cmd_reprocess(settings, args.since, args.dry_run, args.batch_size)
+        if args.command == "dupes":
+            return cmd_dupes(settings, args.json)
+        if args.command == "export":
+            return cmd_export(settings, args.format, args.out, args.updated_after)
     except NewsdropError as exc:
         # Our own errors carry a message written for the user (no secrets, no stack).
         log.error("cli.failed", command=args.command, error=type(exc).__name__, message=str(exc))
