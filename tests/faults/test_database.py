@@ -62,8 +62,9 @@ def test_database_down_files_wait_with_backoff_then_all_ingested(
     pg, url = server
     first = scene.stage(20, tag="pgdown-a")
     during = scene.stage(30, tag="pgdown-b", start=20)
-    before_start = scene.stage(10, tag="pgdown-c", start=50)
-    names = first + during + before_start
+    after_down = scene.stage(10, tag="pgdown-c", start=50)
+    before_start = scene.stage(10, tag="pgdown-d", start=60)
+    names = first + during + after_down + before_start
     daemon = scene.spawn(url=url, retry_max_seconds=RETRY_CAP, settle_seconds=0.2)
     scene.drop(first)
     wait_all_committed(url, scene.data_dir, first, timeout=30)
@@ -73,17 +74,19 @@ def test_database_down_files_wait_with_backoff_then_all_ingested(
     pg.stop()
     scene.drop(during)
     wait_until(lambda: daemon.event("database.down"), timeout=30)
+    # These settle while the claimed batch waits for the database: they must not spin the loop.
+    scene.drop(after_down)
     wait_until(lambda: daemon.get("/readyz")[0] == 503, timeout=10)
     retries, cpu = quiet_while_down(daemon)
     assert 1 <= retries <= WINDOW / RETRY_CAP + 2, retries
     assert cpu < 0.2 * WINDOW, cpu
     assert status_json(daemon)["database"] == "down"
     waiting = len(folder_files(scene.inbox)) + len(folder_files(scene.data_dir / "processing"))
-    assert waiting == len(during)
+    assert waiting == len(during) + len(after_down)
     assert folder_files(scene.data_dir / "quarantine") == []
 
     pg.start()
-    wait_all_committed(url, scene.data_dir, first + during, timeout=30)
+    wait_all_committed(url, scene.data_dir, first + during + after_down, timeout=30)
     assert daemon.event("database.up")
     wait_until(lambda: daemon.get("/readyz")[0] == 200, timeout=10)
 
