@@ -188,8 +188,11 @@ class Daemon:
             log.info("daemon.stopped", in_processing=len(self.in_hand))
 
     def _wait_time(self, now: float) -> float:
-        if self.in_hand and not self.file_backoff.waiting(now) and not self.db_backoff.waiting(now):
-            return 0.0
+        if not self.database_up or self.in_hand:
+            # No file can be taken before the backoff in force ends; a settled file's past
+            # deadline must not spin the loop meanwhile (measured: a whole core while down).
+            until = max(self.db_backoff.until, self.file_backoff.until if self.in_hand else 0.0)
+            return max(0.0, min(_TICK, until - now))
         deadline = self.pending.next_deadline()
         wait = _TICK if deadline is None else max(0.0, min(_TICK, deadline - now))
         if self.pending and self.database_up and deadline == 0.0:
