@@ -1,0 +1,106 @@
+"""Character classes and whitespace tidying shared by the normalizer's rules."""
+
+from __future__ import annotations
+
+import re
+
+# Han ideographs: BMP blocks plus the supplementary planes (rare surnames live there).
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+# Chinese punctuation as pages print it, full-width forms and curly quotes included.
+CJK_PUNCT = "\u3001-\u3003\u3008-\u3011\u3014-\u301f\uff01-\uff0f\uff1a-\uff20\u2018-\u201d\u2014\u2026\u00b7"
+# Text that reads as Chinese: ideographs and the punctuation that sits between them.
+CJK = HAN + CJK_PUNCT
+# Punctuation that ends a sentence, in both widths.
+SENTENCE_END = "。！？!?…"
+# Closing marks that may follow the sentence end (`。”`).
+CLOSERS = "”’」』）)】"
+
+# Simplified characters of the rule keywords and their Traditional forms. Derived once with
+# OpenCC s2t, s2hk and s2tw (character level); tests/unit/test_pages.py checks every keyword.
+_VARIANT_GROUPS = (
+    "与與 业業 东東 个個 为為爲 举舉 习習 于於 仅僅 们們 众眾衆 传傳 体體 关關 册冊 写寫 击擊 划劃"
+    " 别別 制製 务務 华華 单單 参參 发發 台臺 号號 员員 国國 图圖 场場 声聲 处處 备備 实實 审審"
+    " 对對 布佈 广廣 开開 当當 录錄 总總 户戶 扫掃 报報 摄攝 数數 时時 暂暫 机機 权權 条條 来來"
+    " 标標 欢歡 汇匯 注註 济濟 浏瀏 点點 热熱 环環 电電 监監 码碼 筹籌 签籤 系繫 约約 终終 经經"
+    " 结結 统統 续續 维維 编編 网網 联聯 荐薦 营營 蓝藍 见見 观觀 视視 览覽 计計 讯訊 记記 许許"
+    " 论論 设設 证證 评評 识識 词詞 译譯 话話 请請 读讀 责責 资資 赏賞 赞讚贊 转轉 载載 辑輯 违違"
+    " 邮郵 采採 链鏈 键鍵 长長 门門 闭閉 问問 间間 闻聞 阅閱閲 随隨 页頁 顶頂 顾顧 频頻 题題 处處"
+    " 达達 该該 乐樂 气氣 领領 导導 讲講 师師 测測 试試 络絡 区區 县縣 广廣 图圖 闻聞 须須 层層"
+    " 动動 态態 节節 头頭 线線 纪紀 预預 览覽 击擊 释釋"
+)
+_VARIANTS: dict[str, str] = {}
+for _group in _VARIANT_GROUPS.split():
+    _VARIANTS[_group[0]] = _VARIANTS.get(_group[0], _group[0]) + "".join(
+        ch for ch in _group[1:] if ch not in _VARIANTS.get(_group[0], "")
+    )
+
+
+def zh(pattern: str) -> str:
+    """A regex written with Simplified keywords, widened to match their Traditional forms too."""
+    out: list[str] = []
+    in_class = False
+    escaped = False
+    for ch in pattern:
+        if escaped:
+            out.append(ch)
+            escaped = False
+            continue
+        if ch == "\\":
+            escaped = True
+            out.append(ch)
+            continue
+        if ch == "[" and not in_class:
+            in_class = True
+        elif ch == "]" and in_class:
+            in_class = False
+        forms = _VARIANTS.get(ch)
+        if forms is None:
+            out.append(ch)
+        elif in_class:
+            out.append(forms)
+        else:
+            out.append(f"[{forms}]")
+    return "".join(out)
+
+
+_ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad]")
+_ODD_SPACE = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\x0b\x0c]+")
+_SPACE_RUN = re.compile(" {2,}")
+# Punctuation that closes or separates; a space after it before Chinese text, or before it
+# after Chinese text, is stray. Opening quotes and brackets are left alone: in headings a
+# space before them separates phrases (`聚人才 “三寶”引來眾點讚`).
+_CLOSING = "，。、；：！？”’」』）】〕》,;:!?"
+_SPACE_AFTER_PUNCT = re.compile(f"(?<=[{_CLOSING}]) +(?=[{CJK}])")
+_SPACE_BEFORE_PUNCT = re.compile(f"(?<=[{CJK}]) +(?=[{_CLOSING}])")
+# A lone ideograph set off by spaces (`王 丕 君`, letter-spaced names) is a typesetting
+# artefact; a space between two multi-character phrases (`非武不栖 进无止境`) is deliberate.
+_LONE_LEFT = re.compile(f"(?<![{HAN}])([{HAN}]) (?=[{HAN}])")
+_LONE_RIGHT = re.compile(f"(?<=[{HAN}]) ([{HAN}])(?![{HAN}])")
+
+
+def drop_zero_width(text: str) -> str:
+    """Remove zero-width characters and soft hyphens, which only break matching."""
+    return _ZERO_WIDTH.sub("", text)
+
+
+def collapse_spaces(line: str) -> str:
+    """Turn tabs, NBSP and ideographic spaces into single ASCII spaces and strip the ends."""
+    line = _ODD_SPACE.sub(" ", line)
+    if "  " in line:
+        line = _SPACE_RUN.sub(" ", line)
+    return line.strip()
+
+
+def tidy_spaces(line: str) -> str:
+    """Remove stray spaces around Chinese punctuation and around lone ideographs."""
+    if " " not in line:
+        return line
+    line = _SPACE_AFTER_PUNCT.sub("", line)
+    line = _SPACE_BEFORE_PUNCT.sub("", line)
+    line = _LONE_LEFT.sub(r"\1", line)
+    return _LONE_RIGHT.sub(r"\1", line)
+
+
+def wide_count(text: str) -> int:
+    """Number of characters at or above U+0800 (ideographs, CJK punctuation), counted in C."""
+    return (len(text.encode("utf-8", "surrogatepass")) - len(text)) >> 1

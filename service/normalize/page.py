@@ -1,0 +1,631 @@
+"""The normalizer pipeline: a page's text in, a `Page` and a decision for every line out.
+
+Passes, in order: repair mojibake and strip pinyin notes over the whole text; tidy each
+line's spaces; mark furniture lines (rules.py); find the title block (title, subtitle,
+byline, date and source lines) ahead of the first real paragraph; cut the footer at the
+first footer rule after the body; take datelines, end markers and signatures off the first
+and last paragraphs; join broken paragraphs; keep repeated paragraphs once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from service.errors import BundleRejected, ReasonCode
+from service.normalize import byline as by
+from service.normalize import dates
+from service.normalize import rules as R
+from service.normalize.chars import (
+    HAN,
+    collapse_spaces,
+    drop_zero_width,
+    tidy_spaces,
+    wide_count,
+    zh,
+)
+from service.normalize.mojibake import has_garbage, repair_misaligned_gbk, repair_utf8_as_latin1
+from service.normalize.pinyin import BROKEN_NOTE, strip_pinyin_notes
+from service.normalize.script import detect_script
+
+NORMALIZER_VERSION = "1.0.0"
+
+_NEWLINE = re.compile("\r\n|[\r\u2028\u2029\x85]")
+_URL = re.compile(r"https?://[^\s\u3000-\u303f\uff00-\uffef\"'<>()（）]+")
+_ORIGINAL_TITLE = re.compile(zh("原标题") + r"\s*[:：]")
+_LABEL = re.compile(
+    "(?P<label>"
+    + zh(
+        "文章来源|本文来源|信息来源|来源于|来源|稿源|出处|转自|作者|记者|发布时间|发布日期|发表时间"
+        "|发表于|更新时间|时间|日期|浏览次数|阅读量|点击数|浏览|点击|阅读|字号"
+    )
+    + r"|Source|Published|Posted)\s*[:：]\s*"
+)
+_SOURCE_LABELS = re.compile(
+    zh("^(?:文章来源|本文来源|信息来源|来源于|来源|稿源|出处|转自|Source)$")
+)
+_AUTHOR_LABELS = re.compile(zh("^(?:作者|记者)$"))
+_DATE_LABELS = re.compile(zh("^(?:发布时间|发布日期|发表时间|发表于|时间|日期|Published|Posted)$"))
+_UPDATE_LABELS = re.compile(zh("^更新时间$"))
+_WEEKDAY = re.compile(zh("星期[一二三四五六日天]|周[一二三四五六日]"))
+_LEFTOVER = re.compile(r"[\s|丨/:：·\-—,，()（）\[\]【】]+")
+_OUTLET_SHAPE = re.compile(f"[{HAN}A-Za-z][{HAN}A-Za-z·/]{{1,19}}")
+_SITE_NAME = re.compile(
+    ".{0,8}" + zh("(?:网|频道|首页|新闻网|客户端|官网|门户|在线|日报|晚报|新闻|中心)") + "$"
+)
+_BREAK_AFTER = "，,、:：；;"
+_ENUMERATED = re.compile(
+    r"^(?:[(（]?[一二三四五六七八九十\d]+[)）、.．]|[①-⑳]|"
+    + zh("(?:第[一二三四五六七八九十]+|[一二三四五六七八九十]是)")
+    + ")"
+)
+_FINAL_PUNCT = "。，,、:：;；—…"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A normalized article page: the display body in the page's own script, and metadata."""
+
+    title: str
+    subtitle: str | None
+    body: str
+    authors: tuple[str, ...]
+    source: str | None
+    published_at: datetime | None
+    section: str | None
+    dateline_place: str | None
+    url: str | None
+    script: str
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LineDecision:
+    """What the normalizer did with one input line, and the named rule that decided."""
+
+    line_no: int
+    text: str
+    kept: bool
+    rule: str
+    reason: str
+
+
+@dataclass(slots=True)
+class _Line:
+    index: int
+    plain: str
+    text: str
+    wide: int
+    rule: R.Rule | None = None
+    note: str = ""
+
+
+@dataclass(slots=True)
+class _Meta:
+    rule: R.Rule
+    date: dates.FoundDate | None = None
+    labeled: bool = False
+    source: str | None = None
+    authors: tuple[str, ...] = ()
+    dateline: by.Dateline | None = None
+
+
+@dataclass(slots=True)
+class _Facts:
+    """Metadata gathered while walking the lines, best evidence first by rank."""
+
+    authors: list[str] = field(default_factory=list)
+    sources: list[tuple[int, int, str]] = field(default_factory=list)
+    dated: list[tuple[int, int, dates.FoundDate]] = field(default_factory=list)
+    dateline: by.Dateline | None = None
+    section: str | None = None
+    url: str | None = None
+
+    def add_authors(self, names: tuple[str, ...]) -> None:
+        self.authors.extend(name for name in names if name not in self.authors)
+
+
+@dataclass(slots=True)
+class _Analysis:
+    lines: list[_Line]
+    raw: list[str]
+    page: Page | None
+
+
+def _clean_source(value: str) -> str | None:
+    value = value.strip().strip("《》「」『』【】[]()（）\"'“”")
+    value = re.split(r"\s|[|丨]", value, maxsplit=1)[0]
+    if not value or len(value) > 30 or _OUTLET_SHAPE.fullmatch(value) is None:
+        return None
+    return value
+
+
+def _labelled_fields(text: str) -> list[tuple[str, str]]:
+    found = list(_LABEL.finditer(text))
+    return [
+        (match["label"], text[match.end() : found[k + 1].start() if k + 1 < len(found) else None])
+        for k, match in enumerate(found)
+    ]
+
+
+def _detect_meta(line: _Line) -> _Meta | None:
+    text = line.text
+    if len(text) > 120:
+        return None
+    dateline = by.DATELINE.match(text)
+    if dateline is not None and dateline["title"]:
+        return _Meta(R.DATELINE_TITLE, dateline=by.parse_dateline(text))
+    if _ORIGINAL_TITLE.match(text):
+        return _Meta(R.ORIGINAL_TITLE)
+    fields = _labelled_fields(line.plain)
+    if fields and (_LABEL.match(line.plain) or len(fields) >= 2):
+        meta = _Meta(R.FIELDS_LINE)
+        kinds = set()
+        for label, value in fields:
+            if _SOURCE_LABELS.match(label):
+                meta.source = meta.source or _clean_source(value)
+                kinds.add("source")
+            elif _AUTHOR_LABELS.match(label):
+                credit = by.parse_byline(value, require_role=False)
+                meta.authors += credit.authors if credit else ()
+                kinds.add("author")
+            elif _DATE_LABELS.match(label) or _UPDATE_LABELS.match(label):
+                found = dates.find_date(value) or dates.find_bare_date(value)
+                if found is not None and meta.date is None:
+                    meta.date, meta.labeled = found, _DATE_LABELS.match(label) is not None
+                kinds.add("date")
+        if kinds == {"source"}:
+            meta.rule = R.SOURCE_LINE
+        elif kinds == {"date"}:
+            meta.rule = R.DATE_LINE
+        elif kinds == {"author"}:
+            meta.rule = R.BYLINE
+        return meta
+    spans = dates.date_spans(text)
+    if spans:
+        rest = "".join(
+            text[end : spans[k + 1][0] if k + 1 < len(spans) else None]
+            for k, (_, end) in enumerate(spans)
+        )
+        rest = text[: spans[0][0]] + rest
+        rest = _LEFTOVER.sub(" ", _WEEKDAY.sub(" ", rest)).strip()
+        if len(rest) <= 20:
+            found = dates.find_date(text) or dates.find_bare_date(text)
+            source = _clean_source(rest) if rest and " " not in rest else None
+            return _Meta(R.DATE_LINE, date=found, source=source)
+    if len(line.plain) <= 60:
+        credit = by.parse_byline(line.plain)
+        if credit is not None:
+            return _Meta(R.BYLINE, authors=credit.authors, source=credit.source)
+    return None
+
+
+def _title_shaped(line: _Line) -> bool:
+    text = line.text
+    return (
+        line.wide >= 5
+        and len(text) <= 80
+        and text[-1] not in _FINAL_PUNCT
+        and not text.startswith(("http://", "https://"))
+        and not (len(text) <= 10 and _SITE_NAME.fullmatch(text))
+    )
+
+
+def _subtitle_shaped(line: _Line) -> bool:
+    text = line.text
+    return line.wide >= 4 and len(text) <= 200 and text[-1] not in _FINAL_PUNCT
+
+
+def _core(text: str) -> str:
+    """The line without a trailing end marker or bracketed credit, for judging it as prose."""
+    stripped, _ = by.strip_end_marker(text)
+    stripped, _, _ = by.split_signature(stripped)
+    return stripped or text
+
+
+def _strong(line: _Line) -> bool:
+    """Reads as article prose: a finished sentence of some length, or a long run of text."""
+    return line.wide >= 80 or (line.wide >= 10 and R.ends_sentence(_core(line.text)))
+
+
+def _good(line: _Line) -> bool:
+    """Still prose: a short finished sentence, or a long line with clause punctuation."""
+    core = _core(line.text)
+    if R.ends_sentence(core):
+        return wide_count(core) >= 4
+    return line.wide >= 40 and any(mark in core for mark in "，,、；;。")
+
+
+def _section(breadcrumb: str) -> str | None:
+    trail = re.sub(
+        zh(r"^(?:您的位置|你的位置|当前位置|所在位置|位置|导航)\s*[:：]\s*"), "", breadcrumb
+    )
+    items = [item.strip() for item in re.split(r"\s*(?:>>|>|»|＞|→|/)\s*", trail) if item.strip()]
+    items = [
+        item
+        for item in items
+        if not re.fullmatch(zh("首页|主页|网站首页|Home|正文|文章|详情|内容|正文内容"), item)
+    ]
+    if items and len(items) > 1 and _SITE_NAME.fullmatch(items[0]) and len(items[0]) <= 10:
+        items = items[1:]
+    return " > ".join(items) or None
+
+
+def _prepare(text: str) -> tuple[list[str], list[_Line], set[str]]:
+    text = _NEWLINE.sub("\n", text)
+    raw = text.split("\n")
+    flags: set[str] = set()
+    work = drop_zero_width(text)
+    work, latin = repair_utf8_as_latin1(work)
+    if latin:
+        flags |= {"mojibake", "mojibake_repaired"}
+    report = repair_misaligned_gbk(work)
+    work = report.text
+    if report.detected:
+        flags.add("mojibake")
+    if report.repaired:
+        flags.add("mojibake_repaired")
+    work, notes = strip_pinyin_notes(work)
+    if notes:
+        flags.add("pinyin_stripped")
+        if "?" in work:
+            # `?chuàng)`: a note whose character was lost with a garbled byte.
+            work = BROKEN_NOTE.sub("", work)
+    if has_garbage(work):
+        flags.add("mojibake")
+    lines = []
+    for index, line in enumerate(work.split("\n")):
+        plain = collapse_spaces(line)
+        tidy = tidy_spaces(plain)
+        lines.append(_Line(index, plain, tidy, wide_count(tidy)))
+    return raw, lines, flags
+
+
+def _choose_title(lines: list[_Line], metas: dict[int, _Meta], stop: int) -> int | None:
+    """Index of the title line among the lines before `stop` (the first real paragraph)."""
+    candidates: list[int] = []
+    runs: list[list[int]] = [[]]
+    for line in lines[:stop]:
+        if not line.text:
+            continue
+        if line.rule is not None:
+            runs.append([])
+            continue
+        if line.index in metas:
+            continue
+        if _title_shaped(line):
+            candidates.append(line.index)
+            runs[-1].append(line.index)
+    if not candidates:
+        return None
+    texts = {line.text for line in lines if line.text}
+    repeated_in = [
+        meta.dateline.title
+        for meta in metas.values()
+        if meta.dateline is not None and meta.dateline.title
+    ]
+    for index in candidates:
+        text = lines[index].text
+        if (
+            any(other.text == text for other in lines if other.index != index)
+            or text in repeated_in
+        ):
+            return index
+    del texts
+    last_run = next(run for run in reversed(runs) if run)
+    return last_run[0]
+
+
+def _analyse(text: str) -> _Analysis:
+    raw, lines, flags = _prepare(text)
+    facts = _Facts()
+    for line in lines:
+        if not line.text:
+            line.rule = R.BLANK
+        else:
+            line.rule = R.classify(line.text)
+
+    # The first real paragraph bounds the search for the title block.
+    first_prose = next(
+        (line.index for line in lines if line.rule is None and _strong(line)), len(lines)
+    )
+    metas: dict[int, _Meta] = {}
+    for line in lines[: first_prose + 1]:
+        if line.rule is None:
+            meta = _detect_meta(line)
+            if meta is not None:
+                metas[line.index] = meta
+
+    title_at = _choose_title(lines, metas, first_prose)
+    title = lines[title_at].text if title_at is not None else ""
+    subtitle_at: int | None = None
+    body_start = first_prose
+    if title_at is not None:
+        lines[title_at].rule = R.TITLE
+        body_start = len(lines)
+        for line in lines[title_at + 1 :]:
+            if line.rule is not None or line.index in metas:
+                continue
+            if line.text == title:
+                line.rule = R.TITLE_REPEAT
+                continue
+            if (
+                subtitle_at is None
+                and line.index < first_prose
+                and _subtitle_shaped(line)
+                and not any(
+                    lines[k].rule is R.TITLE_REPEAT for k in range(title_at + 1, line.index)
+                )
+            ):
+                subtitle_at = line.index
+                line.rule = R.SUBTITLE
+                continue
+            body_start = line.index
+            break
+    for line in lines[:body_start]:
+        if line.rule is None and line.index not in metas:
+            line.rule = R.HEADER
+
+    # Metadata lines of the title block (and any before the body) are taken out.
+    for index, meta in metas.items():
+        if index >= body_start:
+            continue
+        lines[index].rule = meta.rule
+        before_title = title_at is not None and index < title_at
+        _take_meta(facts, meta, rank_shift=3 if before_title else 0, order=index)
+
+    # The footer starts at the first footer rule once some prose has been read.
+    cutoff = len(lines)
+    seen_prose = False
+    for line in lines[body_start:]:
+        if line.rule is None and _good(line):
+            seen_prose = True
+        elif line.rule is not None and line.rule.footer and seen_prose:
+            cutoff = line.index
+            break
+    _read_footer(lines, cutoff, facts)
+    for line in lines[cutoff:]:
+        if line.rule is None or line.rule is R.BLANK:
+            line.rule = R.AFTER_FOOTER if line.rule is None else line.rule
+
+    body = [line for line in lines[body_start:cutoff] if line.rule is None]
+    for line in body:
+        if line.text == title or (subtitle_at is not None and line.text == lines[subtitle_at].text):
+            line.rule = R.TITLE_REPEAT
+            continue
+        if len(line.text) <= 60 and not R.ends_sentence(line.text):
+            meta = _detect_meta(line)
+            if meta is not None:
+                line.rule = meta.rule
+                _take_meta(facts, meta, rank_shift=0, order=line.index)
+    body = [line for line in body if line.rule is None]
+
+    for line in lines:
+        if line.rule is R.BREADCRUMB and facts.section is None:
+            facts.section = _section(line.text)
+
+    paragraphs = _body_paragraphs(body, lines, facts, flags)
+    body_text = "\n\n".join(paragraphs)
+    subtitle = lines[subtitle_at].text.lstrip("—-– ") if subtitle_at is not None else None
+    if not body_text or wide_count(body_text) < 10:
+        for line in lines:
+            if line.rule is None:
+                line.rule = R.NO_BODY
+        return _Analysis(lines, raw, None)
+    if "mojibake" in flags and not has_garbage(f"{title}\n{subtitle or ''}\n{body_text}"):
+        pass
+    page = Page(
+        title=title,
+        subtitle=subtitle or None,
+        body=body_text,
+        authors=tuple(facts.authors),
+        source=_best_source(facts),
+        published_at=_best_date(facts, title, subtitle, paragraphs),
+        section=facts.section,
+        dateline_place=facts.dateline.place if facts.dateline else None,
+        url=facts.url,
+        script=detect_script(f"{title}\n{body_text}"),
+        flags=tuple(sorted(flags)),
+    )
+    return _Analysis(lines, raw, page)
+
+
+def _take_meta(facts: _Facts, meta: _Meta, *, rank_shift: int, order: int) -> None:
+    facts.add_authors(meta.authors)
+    if meta.source:
+        rank = 0 if meta.rule in (R.SOURCE_LINE, R.FIELDS_LINE) else 1
+        if meta.rule is R.BYLINE:
+            rank = 3
+        facts.sources.append((rank + rank_shift, order, meta.source))
+    if meta.date is not None:
+        rank = 0 if meta.labeled else 1
+        facts.dated.append((rank + rank_shift, order, meta.date))
+    if meta.dateline is not None:
+        _take_dateline(facts, meta.dateline, order)
+
+
+def _take_dateline(facts: _Facts, dateline: by.Dateline, order: int) -> None:
+    if facts.dateline is None:
+        facts.dateline = dateline
+    facts.add_authors(dateline.authors)
+    if dateline.outlet:
+        facts.sources.append((2, order, dateline.outlet))
+    facts.dated.append((3, order, dates.FoundDate(None, dateline.month, dateline.day)))
+
+
+def _read_footer(lines: list[_Line], cutoff: int, facts: _Facts) -> None:
+    """The page's own footer (before any list) may print its URL and a labelled date."""
+    for line in lines[cutoff:]:
+        if line.rule in (R.RELATED, R.COMMENTS, R.PREV_NEXT, R.LIST_ITEM):
+            break
+        if line.rule is R.ARTICLE_URL and facts.url is None:
+            found = _URL.search(line.text)
+            if found is not None:
+                facts.url = found.group().rstrip(".,;")
+        if line.rule is R.AFTER_FOOTER or line.rule is None:
+            for label, value in _labelled_fields(line.plain):
+                if _DATE_LABELS.match(label):
+                    found_date = dates.find_date(value)
+                    if found_date is not None:
+                        facts.dated.append((0, line.index, found_date))
+    for line in lines:
+        if facts.url is None and line.rule is R.ARTICLE_URL:
+            found = _URL.search(line.text)
+            if found is not None:
+                facts.url = found.group().rstrip(".,;")
+    if facts.url is not None:
+        found_date = dates.url_date(facts.url)
+        if found_date is not None:
+            facts.dated.append((2, len(lines), found_date))
+
+
+def _best_source(facts: _Facts) -> str | None:
+    return min(facts.sources)[2] if facts.sources else None
+
+
+def _best_date(
+    facts: _Facts, title: str, subtitle: str | None, paragraphs: list[str]
+) -> datetime | None:
+    for _, _, found in sorted(facts.dated, key=lambda item: (item[0], item[1])):
+        year = None
+        if found.year is None:
+            year = dates.page_year([title, subtitle or "", *paragraphs])
+        resolved = found.resolve(year)
+        if resolved is not None:
+            return resolved
+    return None
+
+
+def _strip_lead(line: _Line, facts: _Facts) -> str:
+    """Take a dispatch dateline or a `本报讯(记者 X)` credit off the first paragraph."""
+    text = line.text
+    dateline = by.parse_dateline(text)
+    if dateline is not None:
+        _take_dateline(facts, dateline, line.index)
+        line.note = "dispatch dateline taken out"
+        return dateline.rest.lstrip(" ,，:：")
+    credit = by.LEAD_CREDIT.match(text)
+    if credit is not None:
+        parsed = by.parse_byline(credit["byline"])
+        if parsed is not None:
+            facts.add_authors(parsed.authors)
+            if credit["outlet"]:
+                outlet = _clean_source(credit["outlet"])
+                if outlet and not outlet.startswith(("本", "本")):
+                    facts.sources.append((2, line.index, outlet))
+            line.note = "opening credit taken out"
+            return text[credit.end() :]
+    return text
+
+
+def _strip_tail(line: _Line, text: str, facts: _Facts) -> str:
+    """Take end markers and a bracketed signature off the last paragraph."""
+    for _ in range(3):
+        text, marker = by.strip_end_marker(text)
+        text, names, signature = by.split_signature(text)
+        facts.add_authors(names)
+        if marker or signature:
+            line.note = "end marker or signature taken out"
+        if not (marker or signature):
+            break
+    return text.rstrip()
+
+
+def _body_paragraphs(
+    body: list[_Line], lines: list[_Line], facts: _Facts, flags: set[str]
+) -> list[str]:
+    if not body:
+        return []
+    texts = {line.index: line.text for line in body}
+    first = body[0]
+    texts[first.index] = _strip_lead(first, facts)
+    if not texts[first.index]:
+        first.rule = R.DATELINE_TITLE
+    # Lines after the last prose line are trailing furniture (captions, credits, stray words).
+    prose = [line for line in body if line.rule is None and _good(line)]
+    last_prose = prose[-1].index if prose else body[-1].index
+    for line in body:
+        if line.index > last_prose and line.rule is None:
+            credit = by.parse_byline(line.plain)
+            if credit is not None:
+                facts.add_authors(credit.authors)
+                line.rule = R.BYLINE
+            else:
+                line.rule = R.TRAILING
+    kept = [line for line in body if line.rule is None and texts[line.index]]
+    if kept:
+        last = kept[-1]
+        texts[last.index] = _strip_tail(last, texts[last.index], facts)
+        if not texts[last.index]:
+            last.rule = R.END_MARKER
+            kept.pop()
+
+    paragraphs: list[str] = []
+    previous: _Line | None = None
+    seen: set[str] = set()
+    owners: list[_Line] = []
+    for line in kept:
+        text = texts[line.index]
+        if (
+            previous is not None
+            and paragraphs
+            and paragraphs[-1][-1] in _BREAK_AFTER
+            and all(not lines[k].text for k in range(previous.index + 1, line.index))
+            and not (paragraphs[-1][-1] in ":：;；" and _ENUMERATED.match(text))
+        ):
+            paragraphs[-1] += text
+            line.rule = R.JOINED
+        else:
+            paragraphs.append(text)
+            owners.append(line)
+            line.rule = R.CONTENT
+        previous = line
+    result: list[str] = []
+    for paragraph, owner in zip(paragraphs, owners, strict=True):
+        key = paragraph
+        if key in seen and wide_count(paragraph) >= 4:
+            owner.rule = R.DUPLICATE
+            for line in kept:
+                if (
+                    line.rule is R.JOINED
+                    and line.index > owner.index
+                    and line.index < _next_owner(owners, owner)
+                ):
+                    line.rule = R.DUPLICATE
+            flags.add("duplicate_paragraphs_removed")
+            continue
+        seen.add(key)
+        result.append(paragraph)
+    return result
+
+
+def _next_owner(owners: list[_Line], owner: _Line) -> int:
+    later = [other.index for other in owners if other.index > owner.index]
+    return min(later) if later else 1 << 30
+
+
+def normalize(text: str) -> Page:
+    """Normalize a page's text into a `Page`, or reject it as `no_article`."""
+    analysis = _analyse(text)
+    if analysis.page is None:
+        raise BundleRejected(
+            ReasonCode.NO_ARTICLE,
+            "no article body found: the page holds only navigation, lists or page furniture",
+        )
+    return analysis.page
+
+
+def explain(text: str) -> list[LineDecision]:
+    """For every input line: kept or dropped, and the named rule that decided."""
+    analysis = _analyse(text)
+    decisions = []
+    for raw, line in zip(analysis.raw, analysis.lines, strict=True):
+        rule = line.rule or R.NO_BODY
+        reason = f"{rule.reason}; {line.note}" if line.note else rule.reason
+        decisions.append(
+            LineDecision(
+                line_no=line.index + 1, text=raw, kept=rule.keep, rule=rule.name, reason=reason
+            )
+        )
+    return decisions
