@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from service.embedded import EmbeddedPostgres
@@ -124,3 +125,67 @@ def test_database_down_files_wait_with_backoff_then_all_ingested(
     )
     assert_exactly_once(t, articles=len(names))
     assert t.quarantined_files == 0
+
+
+PASSWORD = "Wr0ng-S3cret-pw-7f3a"  # a made-up password the test hunts for
+
+
+def leaks(daemon: FaultDaemon, *files_under: Path) -> list[str]:
+    """Where the password shows up: log lines, or any file below the given folders."""
+    found = [f"log: {line[:120]}" for line in daemon.raw if PASSWORD in line]
+    for folder in files_under:
+        found += [f"file: {p}" for p in folder_files(folder) if PASSWORD.encode() in p.read_bytes()]
+    return found
+
+
+def test_wrong_password_is_a_clear_error_and_never_shown(
+    scene: Scene, server: tuple[EmbeddedPostgres, str]
+) -> None:
+    pg, url = server
+    # Make the server check passwords for real: a role with a password, scram on the socket.
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("CREATE ROLE newsdrop LOGIN PASSWORD 'the-right-one'")
+        admin.execute("GRANT ALL ON DATABASE postgres TO newsdrop")
+        admin.execute("GRANT ALL ON SCHEMA public TO newsdrop")
+    hba = pg.pgdata / "pg_hba.conf"
+    hba.write_text("local all postgres trust\nlocal all all scram-sha-256\n")
+    pg.stop()
+    pg.start()
+    bad_url = url.replace("postgres:@", f"newsdrop:{PASSWORD}@", 1)
+    assert bad_url != url
+    scene.drop(scene.stage(3, tag="secret"))
+
+    refused = scene.spawn(url=bad_url, wait_ready=False)
+    assert refused.proc is not None
+    code = refused.proc.wait(timeout=30)
+    refused.kill()
+    assert code == 1, refused.tail()
+    failed = refused.event("cli.failed")
+    assert failed, refused.tail()
+    assert "NEWSDROP_DATABASE_URL" in failed[0]["message"]
+    assert "password" in failed[0]["message"]
+    assert not leaks(refused, scene.data_dir)
+    assert folder_files(scene.data_dir / "quarantine") == []
+
+    # A server that does not answer: the daemon waits; nothing it serves shows the password.
+    waiting = scene.spawn(url=f"postgresql://newsdrop:{PASSWORD}@127.0.0.1:1/newsdrop")
+    wait_until(lambda: waiting.event("database.down"), timeout=30)
+    pages = [waiting.get(path) for path in ("/", "/status", "/readyz", "/healthz", "/metrics")]
+    assert pages[2][0] == 503
+    assert not [body[:80] for _, body in pages if PASSWORD in body]
+    status = subprocess.run(
+        [sys.executable, "-m", "service", "status", "--json"],
+        env=waiting.env,
+        capture_output=True,
+        cwd=scene.data_dir.parent,
+        timeout=30,
+    )
+    assert PASSWORD.encode() not in status.stdout + status.stderr
+    assert waiting.stop() == 0
+    assert not leaks(waiting, scene.data_dir)
+    scene.report(
+        exit_code_on_wrong_password=code,
+        message=failed[0]["message"],
+        http_pages_checked=len(pages),
+        leaks=0,
+    )
