@@ -21,7 +21,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from service.article import ParsedBundle
-from service.errors import DatabaseUnavailable, ReasonCode
+from service.errors import ConfigError, DatabaseUnavailable, ReasonCode
 from service.models import Base
 
 NOTIFY_CHANNEL = "newsdrop_articles"
@@ -174,12 +174,35 @@ def create_db_engine(url: str, *, pool_size: int = 5) -> Engine:
     )
 
 
+# What the server says when it refuses the login itself: no retry can fix the URL. psycopg gives
+# no SQLSTATE for a failed connection, so its message is all there is (it holds no password).
+_LOGIN_REFUSED = (
+    ("password authentication failed", "password authentication failed"),
+    ("authentication failed", "authentication failed"),
+    ("no pg_hba.conf entry", "no pg_hba.conf entry allows this user, host and database"),
+    ("does not exist", "the role or the database does not exist"),
+)
+
+
+def _login_refused(exc: sa_exc.DBAPIError) -> str | None:
+    text = str(exc.orig)
+    if "connection failed" not in text or "FATAL" not in text:
+        return None
+    return next((meaning for marker, meaning in _LOGIN_REFUSED if marker in text), None)
+
+
 @contextlib.contextmanager
 def translate_errors() -> Iterator[None]:
     """Turn connection-level failures into `DatabaseUnavailable` (transient, retried)."""
     try:
         yield
     except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        refused = _login_refused(exc)
+        if refused is not None:
+            raise ConfigError(
+                f"PostgreSQL refused the login ({refused}): check the user, password and "
+                "database in NEWSDROP_DATABASE_URL (its value is not shown)"
+            ) from None
         raise DatabaseUnavailable("database unavailable") from exc
     except sa_exc.DBAPIError as exc:
         if exc.connection_invalidated:
