@@ -30,11 +30,12 @@ NOTIFY_CHANNEL = "newsdrop_articles"
 NOTIFY_IDS_PER_MESSAGE = 400
 _CHANGED = frozenset({"inserted", "updated", "duplicate"})
 # Hamming distance of 64-bit SimHashes within which two articles are near duplicates.
-# Measured by bench/near_dupes.py on reprints grown from the seeds (Traditional/Simplified,
-# other furniture, rewritten sentences, a dropped paragraph; 105 near-duplicate and 885
-# unrelated pairs): k=3 precision 1.000 recall 0.629; k=7 precision 1.000 recall 0.924;
-# k=9 precision 1.000 recall 0.971 (best F1); the closest unrelated pair is at 16. k=7
-# because k=9 needs two-bit band probes, which cost ~4x more per batch at 1M articles.
+# Measured by bench/near_dupes.py through parse_bundle (normalizer 1.0.0) on reprints grown
+# from the seeds (other script, other furniture, rewritten sentences, a dropped paragraph;
+# 105 near-duplicate and 885 unrelated pairs), precision/recall: k=3 1.000/0.543,
+# k=7 1.000/0.905, k=10 1.000/0.971 (best F1); the closest unrelated pair is at 19.
+# k=7, not 10: beyond 7 the band probes need two-bit flips (137 values per band instead
+# of 17), measured ~4x slower per 200-bundle batch on a million articles (1.8 s vs 0.5 s).
 NEAR_DUPLICATE_DISTANCE = 7
 # Four 16-bit bands alone only guarantee candidates within distance 3 (pigeonhole). Probing
 # every band value within this radius of each band (multi-index hashing) guarantees every
