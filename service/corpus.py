@@ -31,6 +31,7 @@ from service.store import (
     NEAR_DUPLICATE_DISTANCE,
     NOTIFY_CHANNEL,
     NOTIFY_IDS_PER_MESSAGE,
+    near_duplicate_candidates,
     simhash_bands,
     to_signed64,
     translate_errors,
@@ -163,11 +164,6 @@ _CLAIM_OWNERS = sa.text(
 )
 _OWNERS = sa.text(
     "SELECT content_hash, article_id FROM content_owners WHERE content_hash = ANY(:hashes)"
-)
-_BAND_MATCH = " OR ".join(f"sim_band_{i} = ANY(:b{i})" for i in range(SIMHASH_BANDS))
-_NEAR_CANDIDATES = sa.text(
-    "SELECT id, simhash, coalesce(near_duplicate_of, id) AS root FROM articles "  # noqa: S608
-    f"WHERE id < :below AND ({_BAND_MATCH})"
 )
 _SET_NEAR = sa.text("UPDATE articles SET near_duplicate_of = :root WHERE id = :id")
 _LEDGER = sa.text(
@@ -414,12 +410,14 @@ def _update_values(change: _Change, owners: dict[str, int]) -> dict[str, Any]:
 
 def _assign_near_duplicates(conn: Connection, fresh: Sequence[_Change]) -> None:
     """Point each rewritten article at the earliest article of its near-duplicate cluster."""
-    bands = [simhash_bands(c.bundle.article.simhash) for c in fresh]
-    params: dict[str, Any] = {
-        f"b{i}": sorted({band[i] for band in bands}) for i in range(SIMHASH_BANDS)
+    # Read after the UPDATE: rewritten articles of this batch are candidates with their new
+    # fingerprints, like the ingest path's articles of the same batch.
+    candidates = {
+        article_id: list(pair)
+        for article_id, pair in near_duplicate_candidates(
+            conn, [c.bundle.article.simhash for c in fresh]
+        ).items()
     }
-    params["below"] = max(c.article_id for c in fresh)
-    candidates = {row.id: [row.root, row.simhash] for row in conn.execute(_NEAR_CANDIDATES, params)}
     updates: list[dict[str, Any]] = []
     for change in fresh:  # ascending id: an earlier member's new root is known when needed
         simhash = to_signed64(change.bundle.article.simhash)
