@@ -1,0 +1,84 @@
+"""Requeue round trip: quarantined, fixed by hand, requeued, ingested (Pipeline and CLI)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from service.cli import main
+from service.inbox import Folders, Inbox
+from service.metrics import Metrics
+from service.pipeline import Parser, Pipeline
+from service.store import Store, create_db_engine
+from tests.conftest import SEEDS
+
+pytestmark = pytest.mark.integration
+
+SEED = sorted(SEEDS.glob("*.txt"))[1]
+
+
+@pytest.fixture
+def setup(tmp_path: Path, db_url: str) -> Iterator[tuple[Pipeline, Folders, Store]]:
+    data = tmp_path / "data"
+    folders = Folders(data / "inbox", data / "processing", data / "processed", data / "quarantine")
+    folders.ensure()
+    engine = create_db_engine(db_url)
+    store = Store(engine)
+    inbox = Inbox(folders, 16 * 1024 * 1024)
+    yield Pipeline(inbox, store, Parser(1), Metrics()), folders, store
+    engine.dispose()
+
+
+def drain(pipeline: Pipeline) -> list[str]:
+    """Claim and process whatever waits in the inbox, as the daemon would."""
+    claims = [c for name, _ in list(pipeline.inbox.scan()) if (c := pipeline.inbox.claim(name))]
+    return [r.outcome for r in pipeline.process(claims)]
+
+
+def test_quarantine_fix_requeue_ingest(
+    setup: tuple[Pipeline, Folders, Store],
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pipeline, folders, store = setup
+    (folders.inbox / SEED.name).write_bytes(b"")  # the crawler saved an empty page
+    (folders.inbox / "notes.txt").write_bytes(SEED.read_bytes())  # and a badly named one
+    assert sorted(drain(pipeline)) == ["quarantined", "quarantined"]
+    report = json.loads((folders.quarantine / f"{SEED.name}.error.json").read_text())
+    assert report["reason"] == "empty"
+
+    # The fix: the page is fetched again into the quarantined file.
+    (folders.quarantine / SEED.name).write_bytes(SEED.read_bytes())
+    monkeypatch.setenv("NEWSDROP_DATABASE_URL", db_url)
+    monkeypatch.setenv("NEWSDROP_DATA_DIR", str(folders.inbox.parent))
+    monkeypatch.setenv("NEWSDROP_LOG_FORMAT", "json")
+    assert main(["requeue", "--reason", "empty"]) == 0
+    out = capsys.readouterr().out
+    assert f"requeued  quarantine/{SEED.name} -> inbox/{SEED.name}  (empty)" in out
+    assert "1 requeued, 0 skipped" in out
+    assert sorted(p.name for p in folders.quarantine.iterdir()) == [
+        "notes.txt",
+        "notes.txt.error.json",
+    ]
+
+    assert drain(pipeline) == ["inserted"]
+    with store.engine.connect() as conn:
+        outcomes = conn.execute(
+            sa.text("SELECT outcome, reason FROM ingest_ledger WHERE name = :n ORDER BY id"),
+            {"n": SEED.name},
+        ).all()
+    assert [tuple(o) for o in outcomes] == [("quarantined", "empty"), ("inserted", None)]
+
+    # A name that cannot be fixed by requeueing stays, and asking for it says so.
+    assert main(["requeue", "--json", "notes.txt", "../etc/passwd"]) == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["name"], line["moved"]) for line in lines] == [
+        ("notes.txt", True),
+        ("../etc/passwd", False),
+    ]
+    assert drain(pipeline) == ["quarantined"]  # bad_name again: the name was the problem
