@@ -17,7 +17,7 @@ import structlog
 
 from service import sdnotify
 from service.errors import DatabaseUnavailable, StorageFull, Transient
-from service.inbox import Claimed, Inbox
+from service.inbox import Claimed, Inbox, display_name
 from service.metrics import Metrics
 from service.naming import is_in_progress
 from service.pending import Pending, Signature
@@ -278,6 +278,8 @@ class Daemon:
         for name, signature, renamed_in in due:
             st = self.inbox.lstat(name)
             if st is None:
+                # Deleted or taken by someone else after we saw it: nothing to ingest, say so.
+                log.info("inbox.file_vanished", name=display_name(name))
                 self.pending.forget(name)
                 self.seen_at.pop(name, None)
                 continue
