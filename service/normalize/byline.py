@@ -84,9 +84,10 @@ DATELINE = re.compile(
     f"(?:\\s*[(（](?P<byline>[^()（）]{{1,60}})[)）])?"
     f"(?:\\s*{zh('题')}\\s*[:：]\\s*(?P<title>.+))?\\s*"
 )
-# `本报讯(记者 张三 通讯员 李四)` and a lone `(记者 张三)` opening the first paragraph.
+# `本报讯(记者 张三 通讯员 李四)`, a lone `(记者 张三)` or `（香港商報訊）` opening a paragraph.
 LEAD_CREDIT = re.compile(
     f"^(?:(?P<outlet>{_OUTLET})?{zh('讯')})?\\s*[(（](?P<byline>(?:{_AUTHOR_ROLES})[^()（）]{{1,60}})[)）]\\s*"
+    f"|^[(（【](?P<house>{_OUTLET})(?:{zh('讯|电')})[)）】]\\s*"
 )
 
 

@@ -6,6 +6,9 @@ import re
 
 # Han ideographs: BMP blocks plus the supplementary planes (rare surnames live there).
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+# The BMP part alone: classes without astral ranges keep the regex engine's fast bitmap,
+# which matters in patterns run on every line.
+_HAN_BMP = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # Chinese punctuation as pages print it, full-width forms and curly quotes included.
 CJK_PUNCT = "\u3001-\u3003\u3008-\u3011\u3014-\u301f\uff01-\uff0f\uff1a-\uff20\u2018-\u201d\u2014\u2026\u00b7"
 # Text that reads as Chinese: ideographs and the punctuation that sits between them.
@@ -26,7 +29,7 @@ _VARIANT_GROUPS = (
     " 论論 设設 证證 评評 识識 词詞 译譯 话話 请請 读讀 责責 资資 赏賞 赞讚贊 转轉 载載 辑輯 违違"
     " 邮郵 采採 链鏈 键鍵 长長 门門 闭閉 问問 间間 闻聞 阅閱閲 随隨 页頁 顶頂 顾顧 频頻 题題 处處"
     " 达達 该該 乐樂 气氣 领領 导導 讲講 师師 测測 试試 络絡 区區 县縣 广廣 图圖 闻聞 须須 层層"
-    " 动動 态態 节節 头頭 线線 纪紀 预預 览覽 击擊 释釋"
+    " 动動 态態 节節 头頭 现現 线線 纪紀 预預 览覽 击擊 释釋"
 )
 _VARIANTS: dict[str, str] = {}
 for _group in _VARIANT_GROUPS.split():
@@ -72,10 +75,12 @@ _SPACE_RUN = re.compile(" {2,}")
 _CLOSING = "，。、；：！？”’」』）】〕》,;:!?"
 _SPACE_AFTER_PUNCT = re.compile(f"(?<=[{_CLOSING}]) +(?=[{CJK}])")
 _SPACE_BEFORE_PUNCT = re.compile(f"(?<=[{CJK}]) +(?=[{_CLOSING}])")
-# A lone ideograph set off by spaces (`王 丕 君`, letter-spaced names) is a typesetting
+# A lone ideograph set off by spaces on both sides (`王 丕 君`, letter-spaced names) is a typesetting
 # artefact; a space between two multi-character phrases (`非武不栖 进无止境`) is deliberate.
-_LONE_LEFT = re.compile(f"(?<![{HAN}])([{HAN}]) (?=[{HAN}])")
-_LONE_RIGHT = re.compile(f"(?<=[{HAN}]) ([{HAN}])(?![{HAN}])")
+# All lookarounds see the original spacing, so `来 坐 一 会 儿` loses every space in one pass.
+_LONE_SPACE = re.compile(
+    f"(?<=[{_HAN_BMP}])(?:(?<![^ ][{_HAN_BMP}]) (?=[{_HAN_BMP}])| (?=[{_HAN_BMP}](?: |$)))"
+)
 
 
 def drop_zero_width(text: str) -> str:
@@ -97,8 +102,7 @@ def tidy_spaces(line: str) -> str:
         return line
     line = _SPACE_AFTER_PUNCT.sub("", line)
     line = _SPACE_BEFORE_PUNCT.sub("", line)
-    line = _LONE_LEFT.sub(r"\1", line)
-    return _LONE_RIGHT.sub(r"\1", line)
+    return _LONE_SPACE.sub("", line)
 
 
 def wide_count(text: str) -> int:

@@ -31,7 +31,9 @@ from service.normalize.script import detect_script
 
 NORMALIZER_VERSION = "1.0.0"
 
-_NEWLINE = re.compile("\r\n|[\r\u2028\u2029\x85]")
+# NEL (U+0085) is deliberately no line break: it is a UTF-8 continuation byte in Latin-1
+# mojibake, which must survive until it is repaired.
+_NEWLINE = re.compile("\r\n|[\r\u2028\u2029]")
 _URL = re.compile(r"https?://[^\s\u3000-\u303f\uff00-\uffef\"'<>()（）]+")
 _ORIGINAL_TITLE = re.compile(zh("原标题") + r"\s*[:：]")
 _LABEL = re.compile(
@@ -49,11 +51,20 @@ _AUTHOR_LABELS = re.compile(zh("^(?:作者|记者)$"))
 _DATE_LABELS = re.compile(zh("^(?:发布时间|发布日期|发表时间|发表于|时间|日期|Published|Posted)$"))
 _UPDATE_LABELS = re.compile(zh("^更新时间$"))
 _WEEKDAY = re.compile(zh("星期[一二三四五六日天]|周[一二三四五六日]"))
-_LEFTOVER = re.compile(r"[\s|丨/:：·\-—,，()（）\[\]【】]+")
+_LEFTOVER = re.compile(r"[\s|丨/:：·\-—,，()（）\[\]【】《》]+|" + zh(r"第\s*\d+\s*版"))
+# A WeChat article's header: `原创 林小雨 城市观察笔记 2023年11月18日 07:30`.
+_WECHAT_HEADER = re.compile(
+    f"^(?:{zh('原创')}\\s+)(?P<author>[{HAN}·]{{2,8}})\\s+(?P<account>[^\\s\\d]{{2,20}})"
+)
 _OUTLET_SHAPE = re.compile(f"[{HAN}A-Za-z][{HAN}A-Za-z·/]{{1,19}}")
 _SITE_NAME = re.compile(
     ".{0,8}" + zh("(?:网|频道|首页|新闻网|客户端|官网|门户|在线|日报|晚报|新闻|中心)") + "$"
 )
+_TRAIL_LABEL = re.compile(
+    zh(r"^(?:您的位置|你的位置|您现在的位置|你现在的位置|当前位置|现在位置|所在位置|位置|导航)\s*[:：]\s*")
+)
+# The first item of a trail when it names the site rather than a section.
+_SITE_HOME = re.compile(".{1,10}" + zh("(?:网|网站|新闻网|客户端|APP|App|官网|新闻|日报|晚报|报)"))
 _BREAK_AFTER = "，,、:：；;"
 _ENUMERATED = re.compile(
     r"^(?:[(（]?[一二三四五六七八九十\d]+[)）、.．]|[①-⑳]|"
@@ -188,16 +199,32 @@ def _detect_meta(line: _Line) -> _Meta | None:
             text[end : spans[k + 1][0] if k + 1 < len(spans) else None]
             for k, (_, end) in enumerate(spans)
         )
-        rest = text[: spans[0][0]] + rest
-        rest = _LEFTOVER.sub(" ", _WEEKDAY.sub(" ", rest)).strip()
-        if len(rest) <= 20:
-            found = dates.find_date(text) or dates.find_bare_date(text)
-            source = _clean_source(rest) if rest and " " not in rest else None
-            return _Meta(R.DATE_LINE, date=found, source=source)
-    if len(line.plain) <= 60:
-        credit = by.parse_byline(line.plain)
+        rest = _LEFTOVER.sub(" ", _WEEKDAY.sub(" ", text[: spans[0][0]] + rest)).strip()
+        wechat = _WECHAT_HEADER.match(line.plain)
+        if wechat is not None:
+            return _Meta(
+                R.DATE_LINE,
+                date=dates.find_date(text) or dates.find_bare_date(text),
+                source=_clean_source(wechat["account"]),
+                authors=(wechat["author"],) if by.is_name(wechat["author"]) else (),
+            )
+        if len(rest) <= 24:
+            meta = _Meta(R.DATE_LINE, date=dates.find_date(text) or dates.find_bare_date(text))
+            for label, value in fields:
+                if _SOURCE_LABELS.match(label):
+                    meta.source = _clean_source(value)
+                elif _AUTHOR_LABELS.match(label):
+                    credit = by.parse_byline(value, require_role=False)
+                    meta.authors += credit.authors if credit else ()
+            if meta.source is None and not fields and rest and " " not in rest:
+                meta.source = _clean_source(rest)
+            return meta
+    if len(text) <= 60:
+        credit = by.parse_byline(text)
         if credit is not None:
-            return _Meta(R.BYLINE, authors=credit.authors, source=credit.source)
+            # A credit naming only the desk (`编辑|张三`) is editor furniture, not a byline.
+            rule = R.BYLINE if credit.authors else R.EDITOR
+            return _Meta(rule, authors=credit.authors, source=credit.source)
     return None
 
 
@@ -238,16 +265,14 @@ def _good(line: _Line) -> bool:
 
 
 def _section(breadcrumb: str) -> str | None:
-    trail = re.sub(
-        zh(r"^(?:您的位置|你的位置|当前位置|所在位置|位置|导航)\s*[:：]\s*"), "", breadcrumb
-    )
+    trail = _TRAIL_LABEL.sub("", breadcrumb)
     items = [item.strip() for item in re.split(r"\s*(?:>>|>|»|＞|→|/)\s*", trail) if item.strip()]
     items = [
         item
         for item in items
         if not re.fullmatch(zh("首页|主页|网站首页|Home|正文|文章|详情|内容|正文内容"), item)
     ]
-    if items and len(items) > 1 and _SITE_NAME.fullmatch(items[0]) and len(items[0]) <= 10:
+    if len(items) > 1 and _SITE_HOME.fullmatch(items[0]):
         items = items[1:]
     return " > ".join(items) or None
 
@@ -256,8 +281,9 @@ def _prepare(text: str) -> tuple[list[str], list[_Line], set[str]]:
     text = _NEWLINE.sub("\n", text)
     raw = text.split("\n")
     flags: set[str] = set()
-    work = drop_zero_width(text)
-    work, latin = repair_utf8_as_latin1(work)
+    # Before zero-width characters go: U+00AD is a soft hyphen there but a byte here.
+    work, latin = repair_utf8_as_latin1(text)
+    work = drop_zero_width(work)
     if latin:
         flags |= {"mojibake", "mojibake_repaired"}
     report = repair_misaligned_gbk(work)
@@ -320,11 +346,8 @@ def _choose_title(lines: list[_Line], metas: dict[int, _Meta], stop: int) -> int
 def _analyse(text: str) -> _Analysis:
     raw, lines, flags = _prepare(text)
     facts = _Facts()
-    for line in lines:
-        if not line.text:
-            line.rule = R.BLANK
-        else:
-            line.rule = R.classify(line.text)
+    for line, rule in zip(lines, R.classify_lines([line.text for line in lines]), strict=True):
+        line.rule = rule
 
     # The first real paragraph bounds the search for the title block.
     first_prose = next(
@@ -401,9 +424,10 @@ def _analyse(text: str) -> _Analysis:
                 _take_meta(facts, meta, rank_shift=0, order=line.index)
     body = [line for line in body if line.rule is None]
 
-    for line in lines:
-        if line.rule is R.BREADCRUMB and facts.section is None:
-            facts.section = _section(line.text)
+    # A trail with a 位置 label beats a bare one: the bare one may be the site's menu.
+    trails = [line.text for line in lines if line.rule is R.BREADCRUMB]
+    trails.sort(key=lambda trail: _TRAIL_LABEL.match(trail) is None)
+    facts.section = next(filter(None, map(_section, trails)), None)
 
     paragraphs = _body_paragraphs(body, lines, facts, flags)
     body_text = "\n\n".join(paragraphs)
@@ -506,16 +530,24 @@ def _strip_lead(line: _Line, facts: _Facts) -> str:
         line.note = "dispatch dateline taken out"
         return dateline.rest.lstrip(" ,，:：")
     credit = by.LEAD_CREDIT.match(text)
-    if credit is not None:
-        parsed = by.parse_byline(credit["byline"])
-        if parsed is not None:
-            facts.add_authors(parsed.authors)
-            if credit["outlet"]:
-                outlet = _clean_source(credit["outlet"])
-                if outlet and not outlet.startswith(("本", "本")):
-                    facts.sources.append((2, line.index, outlet))
-            line.note = "opening credit taken out"
-            return text[credit.end() :]
+    if credit is None:
+        return text
+    if credit["house"]:
+        outlet = _clean_source(credit["house"])
+        if outlet is not None:
+            facts.sources.append((2, line.index, outlet))
+        line.note = "opening credit taken out"
+        return text[credit.end() :]
+    parsed = by.parse_byline(credit["byline"])
+    if parsed is None:
+        return text
+    facts.add_authors(parsed.authors)
+    if credit["outlet"]:
+        outlet = _clean_source(credit["outlet"])
+        if outlet is not None and not outlet.startswith("本"):
+            facts.sources.append((2, line.index, outlet))
+    line.note = "opening credit taken out"
+    return text[credit.end() :]
     return text
 
 
@@ -547,7 +579,7 @@ def _body_paragraphs(
     last_prose = prose[-1].index if prose else body[-1].index
     for line in body:
         if line.index > last_prose and line.rule is None:
-            credit = by.parse_byline(line.plain)
+            credit = by.parse_byline(line.text)
             if credit is not None:
                 facts.add_authors(credit.authors)
                 line.rule = R.BYLINE

@@ -82,8 +82,9 @@ _ANCHORED: tuple[tuple[Rule, str], ...] = (
     (SEPARATOR, r"[^\w" + HAN + r"]+$"),
     (
         BREADCRUMB,
-        _any("您的位置|你的位置|当前位置|所在位置|位置|导航") + r"\s*[:：]"
-        r"|(?:" + _any("首页|主页|网站首页") + r"|Home)\s*(?:>|»|＞|→|/|\|)",
+        _any("您的位置|你的位置|您现在的位置|你现在的位置|当前位置|现在位置|所在位置|位置|导航")
+        + r"\s*[:：]"
+        r"|(?:" + _any("首页|主页|网站首页") + r"|Home)\s*(?:>|»|＞|→)",
     ),
     (
         APP_PROMPT,
@@ -107,6 +108,7 @@ _ANCHORED: tuple[tuple[Rule, str], ...] = (
             "登录|注册|搜索|首页|返回|菜单|更多|收藏|举报|关闭|打印|目录|导航|订阅|取消|确定|展开"
             "|收起|全文|展开全文|查看全文|阅读全文|加载更多|点击加载更多|返回顶部|回到顶部|返回首页"
             "|返回列表|顶部|广告|置顶|刷新|微信|微博|朋友圈|QQ空间|复制链接|点击关闭提示|关闭提示"
+            "|纠错|我要纠错|打印本页"
         )
         + r"[\s>»]*$",
     ),
@@ -185,7 +187,7 @@ _ANCHORED: tuple[tuple[Rule, str], ...] = (
         + r"|.{0,12}?"
         + _any("长按|扫描|扫一扫|扫码")
         + r".{0,12}"
-        + _any("二维码|关注|下载")
+        + _any("二维码|关注|下载|打开|阅读|浏览")
         + r".{0,20}$|"
         + _any("阅读原文|点击阅读原文|关注我们|微信号|公众号")
         + r"[:：\s]?.{0,30}$",
@@ -198,8 +200,13 @@ _ANCHORED: tuple[tuple[Rule, str], ...] = (
         + _any("分享|转发|点赞|在看|赞赏|打赏|收藏")
         + r"[:：]?\s*\d*$"
         + r"|"
-        + _any("喜欢就按个赞|点个在看|觉得不错|喜欢请点赞")
+        + _any("喜欢就按个赞|点个在看|喜欢请点赞")
         + r".{0,20}$"
+        + r"|"
+        + _any("喜欢|觉得不错|觉得好看|如果喜欢")
+        + r"[^。]{0,10}"
+        + _any("在看|点赞|按个赞|点个赞|分享|转发|关注")
+        + r"[^。]{0,10}$"
         + r"|.{0,10}"
         + zh("点击上方")
         + r".{0,16}"
@@ -210,8 +217,8 @@ _ANCHORED: tuple[tuple[Rule, str], ...] = (
         PAGE_TOOLS,
         r"[【\[]?\s*"
         + _any("字号|字体|打印本页|打印|关闭窗口|浏览次数|阅读量|阅读数|点击数|点击量|浏览量|阅读")
-        + r"\s*[:：]?\s*(?:[大中小]|\d+|[\s【】\[\]]|"
-        + zh("次|打印|关闭|窗口")
+        + r"\s*[:：]?\s*(?:[大中小]|\d+|[\s【】\[\]|]|"
+        + zh("次|打印|本页|本文|关闭|窗口|默认|字体|字号|收藏|分享")
         + r")*$",
     ),
 )
@@ -232,6 +239,7 @@ _ANYWHERE: tuple[tuple[Rule, str], ...] = (
         r"ICP\s*[备证]|ICP[:：]|"
         + _any(
             "公网安备|网安备|增值电信业务经营许可证|新闻信息服务许可证|广播电视节目制作经营许可证"
+            "|网站标识码|主办单位[:：]|承办单位[:：]|主管单位[:：]|技术支持[:：]"
             "|信息网络传播视听节目许可证|违法和不良信息举报|举报电话|举报邮箱|网络文化经营许可证"
         ),
     ),
@@ -243,6 +251,7 @@ _ANYWHERE: tuple[tuple[Rule, str], ...] = (
             "|未经授权不得转载|未经授权禁止转载|未经本网授权|未经许可不得转载|禁止转载"
         ),
     ),
+    (EDITOR, r"[【\[(（]\s*" + _any("责任编辑|责编|编辑") + r"\s*[:：]"),
     (
         DISCLAIMER,
         _any(
@@ -267,6 +276,7 @@ _BY_GROUP = {f"a{i}": rule for i, (rule, _) in enumerate(_ANCHORED)} | {
 _BAR = re.compile(r"\s*[|｜]\s*")
 _ARROW = re.compile(r"\s*(?:>>|>|»|＞|→)\s*")
 _BULLET = re.compile(r"^[-·•▪◆◇►▶]\s*")
+_CREDIT_WORD = re.compile(zh("记者|通讯员|作者|撰文|摄影|编辑|实习生|[文图摄][/|丨:：]"))
 _SENTENCE_MARK = re.compile(f"[{SENTENCE_END}，,；;]")
 _ENDS_SENTENCE = re.compile(f"[{SENTENCE_END}][{CJK_PUNCT}”’」』）)】\\s]*$|[。]$")
 
@@ -277,17 +287,46 @@ def ends_sentence(text: str) -> bool:
 
 
 def _is_bar(text: str) -> bool:
-    for splitter in (_BAR, _ARROW):
-        items = [item for item in splitter.split(text) if item]
-        if len(items) >= 3 and max(map(len, items)) <= 16:
-            return True
-    return False
+    items = [item for item in _BAR.split(text) if item]
+    return len(items) >= 3 and max(map(len, items)) <= 16
+
+
+def _is_trail(text: str) -> bool:
+    # `人民网 >> 经济·科技 >> 正文`, `长江日报 > 武汉新闻`: short items between arrows.
+    items = [item for item in _ARROW.split(text) if item]
+    return (
+        len(items) >= 2
+        and max(map(len, items)) <= 14
+        and _SENTENCE_MARK.search(text) is None
+        and _ARROW.search(text) is not None
+    )
 
 
 def _is_menu(text: str) -> bool:
-    # `首页 新闻 体育 财经 娱乐`: many very short items, nothing that reads as a sentence.
+    # `首页 新闻 体育 财经 娱乐`: many very short items, nothing that reads as a sentence;
+    # `记者 王五 赵六 通讯员 孙七` has the same shape and is a byline.
     items = text.split(" ")
-    return len(items) >= 4 and max(map(len, items)) <= 4 and _SENTENCE_MARK.search(text) is None
+    return (
+        len(items) >= 4
+        and max(map(len, items)) <= 4
+        and _SENTENCE_MARK.search(text) is None
+        and _CREDIT_WORD.search(text) is None
+    )
+
+
+def classify_lines(texts: list[str]) -> list[Rule | None]:
+    """Furniture rules for a page's lines; items of a list under a list heading go too."""
+    decided = [BLANK if not text else classify(text) for text in texts]
+    in_list = False
+    for index, text in enumerate(texts):
+        rule = decided[index]
+        if rule is RELATED:
+            in_list = True
+        elif not text:
+            in_list = False
+        elif in_list and rule is None and not ends_sentence(text):
+            decided[index] = LIST_ITEM
+    return decided
 
 
 def classify(text: str) -> Rule | None:
@@ -299,6 +338,8 @@ def classify(text: str) -> Rule | None:
         found = _ANYWHERE_RE.search(text)
         if found is not None and found.lastgroup is not None:
             return _BY_GROUP[found.lastgroup]
+        if len(text) <= 80 and _is_trail(text):
+            return BREADCRUMB
         if len(text) <= 120 and _is_bar(text):
             return NAVIGATION
         if " " in text and len(text) <= 60 and _is_menu(text):
