@@ -59,10 +59,16 @@ def daemons() -> Iterator[list[FaultDaemon]]:
 
 @pytest.fixture
 def spawn(daemons: list[FaultDaemon], data_dir: Path, db_url: str) -> Callable[..., FaultDaemon]:
-    """Start a daemon on the test's data dir and database (settings as keyword arguments)."""
+    """Start a daemon on the test's data dir (or `at`) and database (settings as keywords)."""
 
-    def start(*, wait_ready: bool = True, url: str | None = None, **settings: Any) -> FaultDaemon:
-        daemon = FaultDaemon(data_dir, url or db_url, **settings)
+    def start(
+        *,
+        wait_ready: bool = True,
+        url: str | None = None,
+        at: Path | None = None,
+        **settings: Any,
+    ) -> FaultDaemon:
+        daemon = FaultDaemon(at or data_dir, url or db_url, **settings)
         daemons.append(daemon)
         return daemon.start(wait_ready=wait_ready)
 
