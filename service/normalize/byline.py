@@ -65,6 +65,8 @@ END_MARKER = re.compile(
     "\\s*(?:[(（【\\[]\\s*(?:" + zh("全文完|完|待续|未完待续|结束|终") + ")\\s*[)）】\\]]"
     "|[-—－]+\\s*(?:END|" + zh("完") + ")\\s*[-—－]+|\\bEND\\b)\\s*$"
 )
+# The last character of every end marker END_MARKER knows; anything else needs no regex.
+_MARKER_LAST = frozenset(")）】]-—－=D完")
 _TRAILING_BRACKET = re.compile(
     r"\s*[(（【\[]\s*(?P<inner>[^()（）【】\[\]]{2,48}?)\s*[)）】\]]\s*$"
 )
@@ -194,6 +196,9 @@ def parse_dateline(paragraph: str) -> Dateline | None:
 
 def strip_end_marker(paragraph: str) -> tuple[str, bool]:
     """Remove a trailing `(完)`-style end marker."""
+    tail = paragraph.rstrip()
+    if not tail or tail[-1] not in _MARKER_LAST:
+        return paragraph, False
     stripped = END_MARKER.sub("", paragraph)
     return stripped, stripped != paragraph
 
@@ -204,7 +209,10 @@ def split_signature(paragraph: str) -> tuple[str, tuple[str, ...], bool]:
     Returns the paragraph, the authors named, and whether anything was removed (an editor
     credit such as `(编辑 张三)` is removed without naming authors).
     """
-    match = _TRAILING_BRACKET.search(paragraph)
+    tail = paragraph.rstrip()
+    if not tail or tail[-1] not in ")）】]":
+        return paragraph, (), False
+    match = _TRAILING_BRACKET.search(paragraph, max(0, len(tail) - 64))
     if match is None:
         return paragraph, (), False
     inner = match["inner"]

@@ -110,6 +110,16 @@ class _Line:
     wide: int
     rule: R.Rule | None = None
     note: str = ""
+    _core: str | None = None
+
+    @property
+    def core(self) -> str:
+        """The line without a trailing end marker or bracketed credit, to judge it as prose."""
+        if self._core is None:
+            stripped, _ = by.strip_end_marker(self.text)
+            stripped, _, _ = by.split_signature(stripped)
+            self._core = stripped or self.text
+        return self._core
 
 
 @dataclass(slots=True)
@@ -244,21 +254,21 @@ def _subtitle_shaped(line: _Line) -> bool:
     return line.wide >= 4 and len(text) <= 200 and text[-1] not in _FINAL_PUNCT
 
 
-def _core(text: str) -> str:
-    """The line without a trailing end marker or bracketed credit, for judging it as prose."""
-    stripped, _ = by.strip_end_marker(text)
-    stripped, _, _ = by.split_signature(stripped)
-    return stripped or text
-
-
 def _strong(line: _Line) -> bool:
-    """Reads as article prose: a finished sentence of some length, or a long run of text."""
-    return line.wide >= 80 or (line.wide >= 10 and R.ends_sentence(_core(line.text)))
+    """Reads as article prose: a finished sentence of some length, or a long run of text.
+
+    Titles may end with ！ or ？ too, so those count only on longer lines.
+    """
+    if line.wide >= 80:
+        return True
+    if line.wide < 10 or not R.ends_sentence(line.core):
+        return False
+    return line.wide >= 30 or line.core.rstrip(R.AFTER_END)[-1] in "。."
 
 
 def _good(line: _Line) -> bool:
     """Still prose: a short finished sentence, or a long line with clause punctuation."""
-    core = _core(line.text)
+    core = line.core
     if R.ends_sentence(core):
         return wide_count(core) >= 4
     return line.wide >= 40 and any(mark in core for mark in "，,、；;。")
@@ -300,11 +310,14 @@ def _prepare(text: str) -> tuple[list[str], list[_Line], set[str]]:
             work = BROKEN_NOTE.sub("", work)
     if has_garbage(work):
         flags.add("mojibake")
-    lines = []
-    for index, line in enumerate(work.split("\n")):
-        plain = collapse_spaces(line)
-        tidy = tidy_spaces(plain)
-        lines.append(_Line(index, plain, tidy, wide_count(tidy)))
+    plain = collapse_spaces(work)
+    tidy = tidy_spaces(plain)
+    lines = [
+        _Line(index, plain_line, tidy_line, wide_count(tidy_line))
+        for index, (plain_line, tidy_line) in enumerate(
+            zip(plain.split("\n"), tidy.split("\n"), strict=True)
+        )
+    ]
     return raw, lines, flags
 
 

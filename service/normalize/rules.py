@@ -8,9 +8,10 @@ first of them is dropped (related lists, comment blocks and next-article teasers
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from service.normalize.chars import CJK_PUNCT, HAN, SENTENCE_END, zh
+from service.normalize.chars import CJK_PUNCT, HAN, SENTENCE_END, forms, keyword_pattern, zh
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,222 +69,295 @@ JOINED = Rule("content_joined", "continues a paragraph broken after a comma-like
 NO_BODY = Rule("no_body", "no article body found on this page")
 
 
-def _any(words: str) -> str:
-    return "(?:" + zh(words) + ")"
+def _words(words: str) -> str:
+    """`a|b|c` (Simplified) as a trie-shaped regex of every script form."""
+    return "(?:" + keyword_pattern(words.split("|")) + ")"
 
 
-# Each pattern is matched at the start of a line; the first that matches decides.
-_ANCHORED: tuple[tuple[Rule, str], ...] = (
-    (
-        END_MARKER,
-        r"[(（【\[]\s*" + _any("全文完|完|待续|未完待续|结束") + r"\s*[)）】\]]$"
-        r"|[-—－=]*\s*(?:END|" + zh("完") + r")\s*[-—－=]*$",
+@dataclass(frozen=True, slots=True)
+class _Led:
+    """A rule for lines that start with one of `heads` (Simplified, `|`-separated)."""
+
+    rule: Rule
+    heads: str
+    tail: str
+    longest: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class _Loose:
+    """A rule whose line may start anywhere; `hint` is a cheap test before the regex.
+
+    Without a hint the line must contain one of _LOOSE_WORDS.
+    """
+
+    rule: Rule
+    pattern: str
+    hint: Callable[[str], bool] | None = None
+    longest: int = 60
+
+
+_EDITOR_ROLES = (
+    "责任编辑|值班编辑|流程编辑|网络编辑|本文编辑|文字编辑|图片编辑|视频编辑|责编|编辑|校对"
+    "|审核|审校|校审|一审|二审|三审|终审|复审|初审|监制|统筹|美编|出品人|出品|策划|主编|总编"
+    "|制作人|编审|排版|签发"
+)
+_RELATED_WORDS = (
+    "相关推荐|热门推荐|精彩推荐|随机阅读|最近发表|最新文章|相关文章|相关阅读|相关新闻|相关报道"
+    "|推荐阅读|延伸阅读|往期推荐|往期回顾|往期精彩|猜你喜欢|热点新闻|热门文章|热门新闻"
+    "|热门阅读|图片新闻|查看更多|更多新闻|更多精彩|更多资讯|大家都在看|为你推荐|今日推荐"
+    "|编辑推荐|热点推荐|排行榜|热门排行|点击排行|阅读排行|新闻排行|最新资讯|最新新闻|相关专题"
+)
+_RELATED_TAIL = r"\s*[】\]]?\s*[>»:：]*\s*(?:MORE|More|more)?\s*[>»]*$"
+_TOOL_WORDS = "字号|字体|打印本页|打印|关闭窗口|浏览次数|阅读量|阅读数|点击数|点击量|浏览量|阅读"
+_TOOL_TAIL = (
+    r"\s*[:：]?\s*(?:[大中小]|\d+|[\s【】\[\]|]|"
+    + _words("次|打印|本页|本文|关闭|窗口|默认|字体|字号|收藏|分享")
+    + r")*$"
+)
+_BRACKETS_OPEN = "【|[|(|（"
+
+
+# Loose rules without a cheap hint need one of these words; one search finds out for all.
+_LOOSE_WORDS = "文明上网|法律顾问|长按|扫描|扫一扫|扫码|点击上方"
+
+
+# Rules for a line's start, in priority order: the first that matches decides. Lines
+# longer than `longest` are not tried, so most paragraphs cost a dictionary lookup.
+_LED: tuple[_Led, ...] = (
+    _Led(
+        END_MARKER, "(|（|【|[", r"\s*" + _words("全文完|完|待续|未完待续|结束") + r"\s*[)）】\]]$"
     ),
-    (SEPARATOR, r"[^\w" + HAN + r"]+$"),
-    (
+    _Led(
         BREADCRUMB,
-        _any("您的位置|你的位置|您现在的位置|你现在的位置|当前位置|现在位置|所在位置|位置|导航")
-        + r"\s*[:：]"
-        r"|(?:" + _any("首页|主页|网站首页") + r"|Home)\s*(?:>|»|＞|→)",
+        "您的位置|你的位置|您现在的位置|你现在的位置|当前位置|现在位置|所在位置|位置|导航",
+        r"\s*[:：]",
+        120,
     ),
-    (
+    _Led(BREADCRUMB, "首页|主页|网站首页|Home", r"\s*(?:>|»|＞|→)", 120),
+    _Led(
         APP_PROMPT,
-        r".{0,16}(?:APP|App|app|" + zh("客户端") + r")$"
-        r"|(?:"
-        + _any("立即|马上|点击|请")
-        + r")?"
-        + _any("打开|下载|安装")
-        + r"(?:APP|App|"
-        + zh("客户端|应用")
-        + r")?(?:"
-        + zh("阅读|查看|观看")
-        + r")?"
-        + r"(?:"
-        + zh("全文|原文|更多")
-        + r")?$",
+        "立即|马上|点击|请|打开|下载|安装",
+        r"(?:" + _words("打开|下载|安装") + r")?(?:APP|App|" + _words("客户端|应用") + r")?"
+        r"(?:" + _words("阅读|查看|观看") + r")?(?:" + _words("全文|原文|更多") + r")?$",
     ),
-    (
+    _Led(
         UI_WORD,
-        _any(
-            "登录|注册|搜索|首页|返回|菜单|更多|收藏|举报|关闭|打印|目录|导航|订阅|取消|确定|展开"
-            "|收起|全文|展开全文|查看全文|阅读全文|加载更多|点击加载更多|返回顶部|回到顶部|返回首页"
-            "|返回列表|顶部|广告|置顶|刷新|微信|微博|朋友圈|QQ空间|复制链接|点击关闭提示|关闭提示"
-            "|纠错|我要纠错|打印本页"
-        )
-        + r"[\s>»]*$",
+        "登录|注册|搜索|首页|返回|菜单|更多|收藏|举报|关闭|打印|目录|导航|订阅|取消|确定|展开"
+        "|收起|全文|展开全文|查看全文|阅读全文|加载更多|点击加载更多|返回顶部|回到顶部|返回首页"
+        "|返回列表|顶部|广告|置顶|刷新|微信|微博|朋友圈|QQ空间|复制链接|点击关闭提示|关闭提示"
+        "|纠错|我要纠错|打印本页",
+        r"[\s>»]*$",
     ),
-    (
+    _Led(
         PREV_NEXT,
-        r"(?:"
-        + _any("上一篇|下一篇|上一页|下一页|上篇|下篇")
-        + r"|Next Article|Previous Article|Next|Prev|Previous)\s*(?:[:：>»].{0,60})?$",
+        "上一篇|下一篇|上一页|下一页|上篇|下篇|Next Article|Previous Article|Next|Prev|Previous",
+        r"\s*(?:[:：>»].{0,60})?$",
+        80,
     ),
-    (
-        RELATED,
-        r"[-·•【\[\s]*"
-        + _any(
-            "相关推荐|热门推荐|精彩推荐|随机阅读|最近发表|最新文章|相关文章|相关阅读|相关新闻|相关报道"
-            "|推荐阅读|延伸阅读|往期推荐|往期回顾|往期精彩|猜你喜欢|热点新闻|热门文章|热门新闻"
-            "|热门阅读|图片新闻|查看更多|更多新闻|更多精彩|更多资讯|大家都在看|为你推荐|今日推荐"
-            "|编辑推荐|热点推荐|排行榜|热门排行|点击排行|阅读排行|新闻排行|最新资讯|最新新闻|相关专题"
-        )
-        + r"\s*[】\]]?\s*[>»:：]*\s*(?:MORE|More|more)?\s*[>»]*$",
-    ),
-    (
+    _Led(RELATED, _RELATED_WORDS, _RELATED_TAIL),
+    _Led(RELATED, "-|·|•|【|[", r"[-·•【\[\s]*" + _words(_RELATED_WORDS) + _RELATED_TAIL),
+    _Led(
         COMMENTS,
-        _any(
-            "最新评论|热门评论|网友评论|发表评论|我要评论|全部评论|评论区|精彩评论|查看评论"
-            "|查看更多评论|打开APP查看更多评论|登录后发表评论|暂无评论|写评论|写下你的评论"
-        )
-        + r".{0,12}$|\d+\s*"
-        + zh("条评论")
-        + r".{0,8}$|"
-        + zh("已有")
-        + r"\d+"
-        + zh("人参与")
-        + r"|"
-        + zh("评论")
-        + r"\s*[(（]?\d*[)）]?$|.{0,10}"
-        + zh("文明上网")
-        + r".{0,10}"
-        + zh("理性发言"),
+        "最新评论|热门评论|网友评论|发表评论|我要评论|全部评论|评论区|精彩评论|查看评论"
+        "|查看更多评论|打开APP查看更多评论|登录后发表评论|暂无评论|写评论|写下你的评论",
+        r".{0,12}$",
     ),
-    (
-        EDITOR,
-        r"[【\[(（]?\s*"
-        + _any(
-            "责任编辑|值班编辑|流程编辑|网络编辑|本文编辑|文字编辑|图片编辑|视频编辑|责编|编辑|校对"
-            "|审核|审校|校审|一审|二审|三审|终审|复审|初审|监制|统筹|美编|出品人|出品|策划|主编|总编"
-            "|制作人|编审|排版|签发"
-        )
-        + r"\s*[：:|丨/\s].{0,40}$",
-    ),
-    (
+    _Led(COMMENTS, "已有", r"\d+" + _words("人参与")),
+    _Led(COMMENTS, "评论", r"\s*[(（]?\d*[)）]?$"),
+    _Led(EDITOR, _EDITOR_ROLES, r"\s*[：:|丨/\s].{0,40}$"),
+    _Led(EDITOR, _BRACKETS_OPEN, r"\s*" + _words(_EDITOR_ROLES) + r"\s*[：:|丨/\s].{0,40}$"),
+    _Led(
         ARTICLE_URL,
-        _any("本文地址|原文链接|原文连结|原文地址|本文链接|文章链接|文章地址|网址|链接")
-        + r"\s*[:：]\s*https?://|(?:URL|Url|url)\s*[:：]\s*https?://|https?://\S+$",
+        "本文地址|原文链接|原文连结|原文地址|本文链接|文章链接|文章地址|网址|链接|URL|Url|url",
+        r"\s*[:：]\s*https?://",
+        400,
     ),
-    (
+    _Led(ARTICLE_URL, "http", r"s?://\S+$", 400),
+    _Led(
         CONTACT,
-        _any(
-            "联系地址|联系电话|联系我们|联系方式|联络我们|客服QQ|客服电话|客服热线|投稿邮箱|投稿信箱"
-            "|通讯地址|地址|电话|邮编|传真|邮箱|法律顾问|新闻热线|值班电话"
-        )
-        + r"\s*[:：]|(?:E-?mail|Email|Tel|TEL|Fax)\s*[:：]"
-        + r"|[^，。,]{0,12}"
-        + zh("法律顾问")
-        + r"\s*[:：].{0,40}$",
+        "联系地址|联系电话|联系我们|联系方式|联络我们|客服QQ|客服电话|客服热线|投稿邮箱|投稿信箱"
+        "|通讯地址|地址|电话|邮编|传真|邮箱|法律顾问|新闻热线|值班电话|E-mail|Email|Tel|TEL|Fax",
+        r"\s*[:：]",
+        200,
     ),
-    (KEYWORDS, _any("文章关键词|关键词|关键字|标签") + r"\s*[:：]|(?:Tags?|TAG)\s*[:：]"),
-    (
+    _Led(KEYWORDS, "文章关键词|关键词|关键字|标签|Tags|Tag|TAG", r"\s*[:：]", 200),
+    _Led(
         DISCLAIMER,
-        _any("免责声明|版权免责声明|特别声明|郑重声明|声明|版权声明|转载声明") + r"(?:\s|[:：]|$)",
+        "免责声明|版权免责声明|特别声明|郑重声明|声明|版权声明|转载声明",
+        r"(?:\s|[:：]|$)",
+        400,
     ),
-    (
+    _Led(
         FOLLOW,
-        _any("长按|扫描|扫一扫|扫码|识别|微信扫")
-        + r".{0,6}"
-        + _any("二维码|关注|识别|下载")
-        + r"|.{0,12}?"
-        + _any("长按|扫描|扫一扫|扫码")
-        + r".{0,12}"
-        + _any("二维码|关注|下载|打开|阅读|浏览")
-        + r".{0,20}$|"
-        + _any("阅读原文|点击阅读原文|关注我们|微信号|公众号")
-        + r"[:：\s]?.{0,30}$",
+        "长按|扫描|扫一扫|扫码|识别|微信扫",
+        r".{0,6}" + _words("二维码|关注|识别|下载"),
+        80,
     ),
-    (
+    _Led(FOLLOW, "阅读原文|点击阅读原文|关注我们|微信号|公众号", r"[:：\s]?.{0,30}$"),
+    _Led(SHARE, "分享到|分享至|转发到|转发至", r"[:：]?.{0,20}$"),
+    _Led(SHARE, "分享|转发|点赞|在看|赞赏|打赏|收藏", r"[:：]?\s*\d*$"),
+    _Led(SHARE, "喜欢就按个赞|点个在看|喜欢请点赞", r".{0,20}$"),
+    _Led(
         SHARE,
-        _any("分享到|分享至|转发到|转发至")
-        + r"[:：]?.{0,20}$"
-        + r"|"
-        + _any("分享|转发|点赞|在看|赞赏|打赏|收藏")
-        + r"[:：]?\s*\d*$"
-        + r"|"
-        + _any("喜欢就按个赞|点个在看|喜欢请点赞")
-        + r".{0,20}$"
-        + r"|"
-        + _any("喜欢|觉得不错|觉得好看|如果喜欢")
-        + r"[^。]{0,10}"
-        + _any("在看|点赞|按个赞|点个赞|分享|转发|关注")
-        + r"[^。]{0,10}$"
-        + r"|.{0,10}"
-        + zh("点击上方")
-        + r".{0,16}"
-        + _any("关注|订阅")
+        "喜欢|觉得不错|觉得好看|如果喜欢",
+        r"[^。]{0,10}" + _words("在看|点赞|按个赞|点个赞|分享|转发|关注") + r"[^。]{0,10}$",
+    ),
+    _Led(PAGE_TOOLS, _TOOL_WORDS, _TOOL_TAIL),
+    _Led(PAGE_TOOLS, "【|[", r"\s*" + _words(_TOOL_WORDS) + _TOOL_TAIL),
+)
+_LOOSE: tuple[_Loose, ...] = (
+    _Loose(
+        END_MARKER,
+        r"[-—－=]*\s*(?:END|" + zh("完") + r")\s*[-—－=]*$",
+        lambda text: len(text) <= 12,
+    ),
+    _Loose(
+        SEPARATOR,
+        r"[^\w" + HAN + r"]+$",
+        lambda text: not text[0].isalnum(),
+        longest=400,
+    ),
+    _Loose(
+        APP_PROMPT,
+        r".{0,16}(?:APP|App|app|" + _words("客户端") + r")$",
+        lambda text: text.endswith(("APP", "App", "app", "端")),
+    ),
+    _Loose(COMMENTS, r"\d+\s*" + _words("条评论") + r".{0,8}$", lambda text: text[0].isdigit()),
+    _Loose(
+        COMMENTS,
+        r".{0,10}" + _words("文明上网") + r".{0,10}" + _words("理性发言"),
+        longest=80,
+    ),
+    _Loose(
+        CONTACT,
+        r"[^，。,]{0,12}" + _words("法律顾问") + r"\s*[:：].{0,40}$",
+    ),
+    _Loose(
+        FOLLOW,
+        r".{0,12}?"
+        + _words("长按|扫描|扫一扫|扫码")
+        + r".{0,12}"
+        + _words("二维码|关注|下载|打开|阅读|浏览")
         + r".{0,20}$",
     ),
-    (
-        PAGE_TOOLS,
-        r"[【\[]?\s*"
-        + _any("字号|字体|打印本页|打印|关闭窗口|浏览次数|阅读量|阅读数|点击数|点击量|浏览量|阅读")
-        + r"\s*[:：]?\s*(?:[大中小]|\d+|[\s【】\[\]|]|"
-        + zh("次|打印|本页|本文|关闭|窗口|默认|字体|字号|收藏|分享")
-        + r")*$",
+    _Loose(
+        SHARE,
+        r".{0,10}" + _words("点击上方") + r".{0,16}" + _words("关注|订阅") + r".{0,20}$",
     ),
 )
-# Patterns found anywhere in a line no longer than _SEARCH_MAX.
-_ANYWHERE: tuple[tuple[Rule, str], ...] = (
+
+
+def _led_patterns() -> dict[str, re.Pattern[str]]:
+    """One compiled alternation per first character, holding only the rules led by it."""
+    by_char: dict[str, list[int]] = {}
+    for index, led in enumerate(_LED):
+        heads = {form[0] for word in led.heads.split("|") for form in forms(word)}
+        for char in heads:
+            by_char.setdefault(char, []).append(index)
+    compiled: dict[tuple[int, ...], re.Pattern[str]] = {}
+    patterns = {}
+    for char, indexes in by_char.items():
+        key = tuple(indexes)
+        if key not in compiled:
+            compiled[key] = re.compile(
+                "|".join(f"(?P<r{i}>{_words(_LED[i].heads)}{_LED[i].tail})" for i in indexes)
+            )
+        patterns[char] = compiled[key]
+    return patterns
+
+
+_BY_FIRST_CHAR = _led_patterns()
+_LOOSE_RE = tuple((loose, re.compile(loose.pattern)) for loose in _LOOSE)
+_LOOSE_WORDS_RE = re.compile(keyword_pattern(_LOOSE_WORDS.split("|")))
+
+
+def _classify_start(text: str) -> Rule | None:
+    pattern = _BY_FIRST_CHAR.get(text[0])
+    if pattern is not None:
+        match = pattern.match(text)
+        if match is not None and match.lastgroup is not None:
+            led = _LED[int(match.lastgroup[1:])]
+            if len(text) <= led.longest:
+                return led.rule
+    has_word: bool | None = None
+    for loose, compiled in _LOOSE_RE:
+        if len(text) > loose.longest:
+            continue
+        if loose.hint is None:
+            if has_word is None:
+                has_word = _LOOSE_WORDS_RE.search(text) is not None
+            if not has_word:
+                continue
+        elif not loose.hint(text):
+            continue
+        if compiled.match(text):
+            return loose.rule
+    return None
+
+
+# Keywords found anywhere in a line, with the longest line each may condemn: a notice can be
+# long, but `(编辑：刘畅)` at the end of a long paragraph is a signature, not a line to drop.
+# Keywords are separated by `/` so that they may contain spaces.
+_ANYWHERE: tuple[tuple[Rule, int, str], ...] = (
     (
         PLACEHOLDER,
-        zh("此处为")
-        + _any("链接|连结|视频|图片|音频|影片")
-        + "|"
-        + _any("暂不支持采集|暂不支援采集|未采集|链接未抓取|图片加载中|视频加载中")
-        + r"|[【\[]"
-        + _any("图片|视频")
-        + r"[】\]]",
+        80,
+        "此处为链接/此处为连结/此处为视频/此处为图片/此处为音频/此处为影片/暂不支持采集/暂不支援采集"
+        "/未采集/链接未抓取/图片加载中/视频加载中/【图片】/【视频】/[图片]/[视频]",
     ),
     (
         LICENCE,
-        r"ICP\s*[备证]|ICP[:：]|"
-        + _any(
-            "公网安备|网安备|增值电信业务经营许可证|新闻信息服务许可证|广播电视节目制作经营许可证"
-            "|网站标识码|主办单位[:：]|承办单位[:：]|主管单位[:：]|技术支持[:：]"
-            "|信息网络传播视听节目许可证|违法和不良信息举报|举报电话|举报邮箱|网络文化经营许可证"
-        ),
+        240,
+        "ICP备/ICP证/ICP:/ICP：/公网安备/网安备/增值电信业务经营许可证/新闻信息服务许可证"
+        "/广播电视节目制作经营许可证/信息网络传播视听节目许可证/网络文化经营许可证/网站标识码"
+        "/违法和不良信息举报/举报电话/举报邮箱/主办单位:/主办单位：/承办单位:/承办单位："
+        "/主管单位:/主管单位：/技术支持:/技术支持：",
     ),
     (
         COPYRIGHT,
-        r"Copyright|COPYRIGHT|©|\(c\)\s*\d{4}|All Rights Reserved|"
-        + _any(
-            "版权所有|保留所有权利|本网站所刊载|本站所刊载|转载请注明出处|转载请注明来源"
-            "|未经授权不得转载|未经授权禁止转载|未经本网授权|未经许可不得转载|禁止转载"
-        ),
+        240,
+        "Copyright/COPYRIGHT/©/(c) 2/(C) 2/(c)2/(C)2/All Rights Reserved/版权所有/保留所有权利"
+        "/本网站所刊载/本站所刊载/转载请注明出处/转载请注明来源/未经授权不得转载/未经授权禁止转载"
+        "/未经本网授权/未经许可不得转载/禁止转载",
     ),
-    (EDITOR, r"[【\[(（]\s*" + _any("责任编辑|责编|编辑") + r"\s*[:：]"),
     (
         DISCLAIMER,
-        _any(
-            "本文仅代表作者|不代表本网|不代表本站|如有侵权|凡本网注明|凡本网未注明|仅供参考,不构成"
-            "|文章内容仅供参考"
-        ),
+        240,
+        "本文仅代表作者/不代表本网/不代表本站/如有侵权/凡本网注明/凡本网未注明/文章内容仅供参考",
+    ),
+    (
+        EDITOR,
+        40,
+        "【责任编辑/[责任编辑/(责任编辑/（责任编辑/【责编/(责编/（责编/【编辑/(编辑:/(编辑：/（编辑：",
     ),
 )
 _SEARCH_MAX = 240
 
-_ANCHORED_RE = re.compile(
-    "|".join(f"(?P<a{i}>{pattern})" for i, (_, pattern) in enumerate(_ANCHORED))
-)
-_ANYWHERE_RE = re.compile(
-    "|".join(f"(?P<b{i}>{pattern})" for i, (_, pattern) in enumerate(_ANYWHERE))
-)
-_BY_GROUP = {f"a{i}": rule for i, (rule, _) in enumerate(_ANCHORED)} | {
-    f"b{i}": rule for i, (rule, _) in enumerate(_ANYWHERE)
+_KEYWORD_RULE = {
+    form: (rule, limit)
+    for rule, limit, words in _ANYWHERE
+    for word in words.split("/")
+    for form in forms(word)
 }
+_KEYWORDS_RE = re.compile(keyword_pattern(list(_KEYWORD_RULE)))
 
 # Bars between short items: `关于我们(About Us) | 工作人员查询 | 免责声明 | 广告服务`.
 _BAR = re.compile(r"\s*[|｜]\s*")
+_ARROWS = ">»＞→"
 _ARROW = re.compile(r"\s*(?:>>|>|»|＞|→)\s*")
 _BULLET = re.compile(r"^[-·•▪◆◇►▶]\s*")
 _CREDIT_WORD = re.compile(zh("记者|通讯员|作者|撰文|摄影|编辑|实习生|[文图摄][/|丨:：]"))
 _SENTENCE_MARK = re.compile(f"[{SENTENCE_END}，,；;]")
-_ENDS_SENTENCE = re.compile(f"[{SENTENCE_END}][{CJK_PUNCT}”’」』）)】\\s]*$|[。]$")
+# What may follow the mark that ends a sentence: closing quotes and brackets.
+AFTER_END = "”’」』）)】》〕 \t"
 
 
 def ends_sentence(text: str) -> bool:
     """True when the line ends like a sentence (`。`, `！`, `？`, possibly before a quote)."""
-    return _ENDS_SENTENCE.search(text) is not None
+    # A look at the last characters, not a regex: this runs several times on every line.
+    stripped = text.rstrip(AFTER_END)
+    return bool(stripped) and stripped[-1] in SENTENCE_END
 
 
 def _is_bar(text: str) -> bool:
@@ -331,16 +405,17 @@ def classify_lines(texts: list[str]) -> list[Rule | None]:
 
 def classify(text: str) -> Rule | None:
     """The furniture rule a line (spaces collapsed) matches, or None for possible article text."""
-    match = _ANCHORED_RE.match(text)
-    if match is not None and match.lastgroup is not None:
-        return _BY_GROUP[match.lastgroup]
+    rule = _classify_start(text)
+    if rule is not None:
+        return rule
     if len(text) <= _SEARCH_MAX:
-        found = _ANYWHERE_RE.search(text)
-        if found is not None and found.lastgroup is not None:
-            return _BY_GROUP[found.lastgroup]
-        if len(text) <= 80 and _is_trail(text):
+        for found in _KEYWORDS_RE.finditer(text):
+            rule, limit = _KEYWORD_RULE[found.group()]
+            if len(text) <= limit:
+                return rule
+        if len(text) <= 80 and any(arrow in text for arrow in _ARROWS) and _is_trail(text):
             return BREADCRUMB
-        if len(text) <= 120 and _is_bar(text):
+        if len(text) <= 120 and ("|" in text or "｜" in text) and _is_bar(text):
             return NAVIGATION
         if " " in text and len(text) <= 60 and _is_menu(text):
             return NAVIGATION
