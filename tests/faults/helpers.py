@@ -259,6 +259,12 @@ def is_empty(folder: Path) -> bool:
         return next(entries, None) is None
 
 
+def wait_committed(db_url: str, names: Sequence[str], timeout: float) -> None:
+    """Poll until every name has a ledger row (whatever else waits in the folders)."""
+    wanted = set(names)
+    wait_until(lambda: wanted <= set(ledger_counts(db_url)), timeout=timeout, interval=0.25)
+
+
 def wait_all_committed(db_url: str, data_dir: Path, names: Sequence[str], timeout: float) -> None:
     """Poll until every name has a ledger row and inbox and processing/ are empty."""
     wanted = set(names)

@@ -17,6 +17,7 @@ from tests.faults.helpers import (
     assert_exactly_once,
     tally,
     wait_all_committed,
+    wait_committed,
 )
 from tests.support import folder_files, wait_until
 
@@ -60,33 +61,35 @@ def test_unreadable_files_wait_with_backoff_and_recover_when_fixed(
     daemon = scene.spawn(at=data, prefix=AS_NOBODY, retry_max_seconds=RETRY_CAP, settle_seconds=0.2)
     inbox = data / "inbox"
     good = scene.stage(10, tag="perm-good")
-    own_unreadable, foreign_unreadable = scene.stage(2, tag="perm-bad", start=10)
+    bad = scene.stage(3, tag="perm-bad", start=10)
+    own_unreadable, foreign_unreadable, foreign_readable = bad
     for name in [*good, own_unreadable]:
         os.chown(scene.staging / name, NOBODY, NOBODY)  # the producer runs as the daemon's user
     (scene.staging / own_unreadable).chmod(0)
-    (scene.staging / foreign_unreadable).chmod(0o600)  # root's file: not even a link() allowed
-    names = [*good, own_unreadable, foreign_unreadable]
+    (scene.staging / foreign_unreadable).chmod(0o600)
+    # Readable but root's: with fs.protected_hardlinks=1 its link() fails with EPERM.
+    (scene.staging / foreign_readable).chmod(0o644)
+    names = [*good, *bad]
     for name in names:
         os.rename(scene.staging / name, inbox / name)
 
     # The readable ones flow past the two that cannot be taken; those wait, without a tight loop.
-    wait_all_committed(scene.db_url, data, good, timeout=30)
-    wait_until(lambda: len(daemon.event("inbox.claim_failed")) >= 2, timeout=10)
+    wait_committed(scene.db_url, good, timeout=30)
+    wait_until(lambda: len(daemon.event("inbox.claim_failed")) >= 3, timeout=10)
     retries, cpu = quiet(daemon, ("inbox.claim_failed",))
     assert daemon.proc is not None
     assert daemon.proc.poll() is None, daemon.tail()
-    assert 1 <= retries <= 2 * (WINDOW / RETRY_CAP + 2), retries
+    assert 1 <= retries <= len(bad) * (WINDOW / RETRY_CAP + 2), retries
     assert cpu < 0.2 * WINDOW, cpu
     assert {line["errno"] for line in daemon.event("inbox.claim_failed")} == {"EACCES", "EPERM"}
     assert folder_files(data / "quarantine") == []
-    assert sorted(p.name for p in folder_files(inbox)) == sorted(
-        [own_unreadable, foreign_unreadable]
-    )
+    assert sorted(p.name for p in folder_files(inbox)) == bad
 
     # Fixed modes: read for our own file; read and write for root's, since with
     # fs.protected_hardlinks=1 only the owner or a writer may hard-link a file.
     (inbox / own_unreadable).chmod(0o644)
     (inbox / foreign_unreadable).chmod(0o666)
+    (inbox / foreign_readable).chmod(0o666)
     wait_all_committed(scene.db_url, data, names, timeout=30)
     assert daemon.stop() == 0
     t = tally(scene.db_url, data, names)
