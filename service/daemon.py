@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import signal
@@ -115,6 +116,7 @@ class Daemon:
         self.last_tick = clock()
         self.last_reconcile: float | None = None
         self.in_hand: list[Claimed] = []
+        self.claim_failures: dict[str, int] = {}  # name -> failed claims in a row
         self.seen_at: dict[str, datetime] = {}
         self.snapshot = Snapshot()
         self._snapshot_lock = threading.Lock()
@@ -282,17 +284,42 @@ class Daemon:
                 log.info("inbox.file_vanished", name=display_name(name))
                 self.pending.forget(name)
                 self.seen_at.pop(name, None)
+                self.claim_failures.pop(name, None)
                 continue
             if not renamed_in and _signature(st) != signature:
                 self.pending.note(name, _signature(st), now)  # still being written: wait again
                 continue
             self.pending.forget(name)
-            claim = self.inbox.claim(name)
+            try:
+                claim = self.inbox.claim(name)
+            except (OSError, StorageFull) as exc:
+                self._claim_later(name, st, now, exc)
+                continue
+            self.claim_failures.pop(name, None)
             if claim is not None:
                 claims.append(claim)
         self.in_hand = claims
         if claims:
             self._process_in_hand()
+
+    def _claim_later(
+        self, name: str, st: os.stat_result, now: float, exc: OSError | StorageFull
+    ) -> None:
+        """A file we may not take yet: it alone waits and backs off, the others flow."""
+        attempts = self.claim_failures.get(name, 0)
+        self.claim_failures[name] = attempts + 1
+        delay = min(self.file_backoff.cap, self.file_backoff.base * 2.0**attempts)
+        self.pending.note(name, _signature(st), now + delay)  # due again after the delay
+        self.metrics.retries.labels(operation="claim").inc()
+        code = exc.errno if isinstance(exc, OSError) else errno.ENOSPC
+        log.warning(
+            "inbox.claim_failed",
+            name=display_name(name),
+            errno=errno.errorcode.get(code or 0, "unknown"),
+            retry_in=delay,
+            hint="newsdrop's user must read the file, and own or write it: "
+            "with fs.protected_hardlinks=1 only they may link() it",
+        )
 
     def _connect(self) -> bool:
         """Ping; the first time the database answers, prepare it (migrations)."""

@@ -135,9 +135,15 @@ class Inbox:
     # -- claiming -------------------------------------------------------------------------
 
     def claim(self, name: str) -> Claimed | None:
-        """Move `name` from the inbox into processing/; None if it vanished or another won."""
+        """Move `name` from the inbox into processing/; None if it vanished or another won.
+
+        Raises PermissionError for a file this process may not read or link: it stays put.
+        """
         source = self.folders.inbox / name
         target = self.folders.processing / name
+        # Checked before the claim: an unreadable file in processing/ would fail its whole batch.
+        if not os.access(source, os.R_OK, follow_symlinks=False) and os.path.lexists(source):
+            raise PermissionError(errno.EACCES, "not readable by newsdrop", display_name(name))
         try:
             os.link(source, target, follow_symlinks=False)
         except FileNotFoundError:
