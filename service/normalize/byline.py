@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from service.normalize.chars import HAN, zh
+from service.normalize.chars import HAN, keyword_pattern, zh
 
 # Roles that credit an author of the text or its pictures.
 _AUTHOR_ROLES = zh(
@@ -16,6 +16,14 @@ _AUTHOR_ROLES = zh(
 _EDITOR_ROLES = zh(
     "责任编辑|值班编辑|责编|编辑|校对|审核|审校|一审|二审|三审|终审|监制|统筹|美编|出品人|出品"
     "|策划|主编|总编|制作人|制作|复审|初审|编审"
+)
+# Any role word at all: one literal search rejects most lines before the token scan.
+_ROLE_HINT = re.compile(
+    keyword_pattern(
+        "记者|通讯员|实习生|撰文|文字|图片|摄影|摄像|作者|采写|口述|整理|编译|翻译|插画|海报|设计"
+        "|制图|绘图|编辑|责编|校对|审核|审校|监制|统筹|美编|出品|策划|主编|总编|制作|编审|审|文|图"
+        "|摄|视频".split("|")
+    )
 )
 _ROLE = re.compile(f"(?P<editor>{_EDITOR_ROLES})|(?P<author>{_AUTHOR_ROLES})")
 _DECOR = re.compile(r"^[◎●■□★☆◆◇▲△▼○•·※|\-—–>»\s]+")
@@ -134,6 +142,8 @@ def _outlet(org: str) -> str | None:
 
 def parse_byline(text: str, *, require_role: bool = True) -> Byline | None:
     """Read a credit line (`撰文|周宇`, `◎徐报融媒记者 范海杰`, `文/X 图/Y`) or return None."""
+    if require_role and _ROLE_HINT.search(text) is None:
+        return None
     # 丨 (U+4E28) is an ideograph to the regex engine but a bar to the eye.
     body = text.replace("丨", "|").replace("｜", "|")
     body = _DECOR.sub("", body.strip()).strip(_BRACKETS + " ")

@@ -63,6 +63,9 @@ _SITE_NAME = re.compile(
 _TRAIL_LABEL = re.compile(
     zh(r"^(?:您的位置|你的位置|您现在的位置|你现在的位置|当前位置|现在位置|所在位置|位置|导航)\s*[:：]\s*")
 )
+_TRAIL_SPLIT = re.compile(r"\s*(?:>>|>|»|＞|→|/)\s*")
+_TRAIL_NOISE = re.compile(zh("首页|主页|网站首页|Home|正文|文章|详情|内容|正文内容"))
+_VALUE_END = re.compile(r"\s|[|丨]")
 # The first item of a trail when it names the site rather than a section.
 _SITE_HOME = re.compile(".{1,10}" + zh("(?:网|网站|新闻网|客户端|APP|App|官网|新闻|日报|晚报|报)"))
 _BREAK_AFTER = "，,、:：；;"
@@ -156,7 +159,7 @@ class _Analysis:
 
 def _clean_source(value: str) -> str | None:
     value = value.strip().strip("《》「」『』【】[]()（）\"'“”")
-    value = re.split(r"\s|[|丨]", value, maxsplit=1)[0]
+    value = _VALUE_END.split(value, maxsplit=1)[0]
     if not value or len(value) > 30 or _OUTLET_SHAPE.fullmatch(value) is None:
         return None
     return value
@@ -276,19 +279,15 @@ def _good(line: _Line) -> bool:
 
 def _section(breadcrumb: str) -> str | None:
     trail = _TRAIL_LABEL.sub("", breadcrumb)
-    items = [item.strip() for item in re.split(r"\s*(?:>>|>|»|＞|→|/)\s*", trail) if item.strip()]
-    items = [
-        item
-        for item in items
-        if not re.fullmatch(zh("首页|主页|网站首页|Home|正文|文章|详情|内容|正文内容"), item)
-    ]
+    items = [item for item in _TRAIL_SPLIT.split(trail) if item and not _TRAIL_NOISE.fullmatch(item)]
     if len(items) > 1 and _SITE_HOME.fullmatch(items[0]):
         items = items[1:]
     return " > ".join(items) or None
 
 
 def _prepare(text: str) -> tuple[list[str], list[_Line], set[str]]:
-    text = _NEWLINE.sub("\n", text)
+    if "\r" in text or "\u2028" in text or "\u2029" in text:
+        text = _NEWLINE.sub("\n", text)
     raw = text.split("\n")
     flags: set[str] = set()
     # Before zero-width characters go: U+00AD is a soft hyphen there but a byte here.
@@ -356,16 +355,33 @@ def _choose_title(lines: list[_Line], metas: dict[int, _Meta], stop: int) -> int
     return last_run[0]
 
 
-def _analyse(text: str) -> _Analysis:
+class _Classifier:
+    """Sets `rule` on lines in order, as far as the analysis has read."""
+
+    def __init__(self, lines: list[_Line]) -> None:
+        self._lines = lines
+        self._rules = R.LineRules([line.text for line in lines])
+        self.done = 0
+
+    def upto(self, end: int) -> None:
+        rules = self._rules.upto(end)
+        for index in range(self.done, len(rules)):
+            self._lines[index].rule = rules[index]
+        self.done = len(rules)
+
+
+def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
     raw, lines, flags = _prepare(text)
     facts = _Facts()
-    for line, rule in zip(lines, R.classify_lines([line.text for line in lines]), strict=True):
-        line.rule = rule
+    classified = _Classifier(lines)
 
     # The first real paragraph bounds the search for the title block.
-    first_prose = next(
-        (line.index for line in lines if line.rule is None and _strong(line)), len(lines)
-    )
+    first_prose = len(lines)
+    for line in lines:
+        classified.upto(line.index + 1)
+        if line.rule is None and _strong(line):
+            first_prose = line.index
+            break
     metas: dict[int, _Meta] = {}
     for line in lines[: first_prose + 1]:
         if line.rule is None:
@@ -381,6 +397,7 @@ def _analyse(text: str) -> _Analysis:
         lines[title_at].rule = R.TITLE
         body_start = len(lines)
         for line in lines[title_at + 1 :]:
+            classified.upto(line.index + 1)
             if line.rule is not None or line.index in metas:
                 continue
             if line.text == title:
@@ -415,15 +432,18 @@ def _analyse(text: str) -> _Analysis:
     cutoff = len(lines)
     seen_prose = False
     for line in lines[body_start:]:
+        classified.upto(line.index + 1)
         if line.rule is None and _good(line):
             seen_prose = True
         elif line.rule is not None and line.rule.footer and seen_prose:
             cutoff = line.index
             break
-    _read_footer(lines, cutoff, facts)
-    for line in lines[cutoff:]:
-        if line.rule is None or line.rule is R.BLANK:
-            line.rule = R.AFTER_FOOTER if line.rule is None else line.rule
+    _read_footer(lines, cutoff, facts, classified)
+    if every_line:
+        classified.upto(len(lines))
+        for line in lines[cutoff:]:
+            if line.rule is None:
+                line.rule = R.AFTER_FOOTER
 
     body = [line for line in lines[body_start:cutoff] if line.rule is None]
     for line in body:
@@ -450,8 +470,6 @@ def _analyse(text: str) -> _Analysis:
             if line.rule is None:
                 line.rule = R.NO_BODY
         return _Analysis(lines, raw, None)
-    if "mojibake" in flags and not has_garbage(f"{title}\n{subtitle or ''}\n{body_text}"):
-        pass
     page = Page(
         title=title,
         subtitle=subtitle or None,
@@ -491,9 +509,12 @@ def _take_dateline(facts: _Facts, dateline: by.Dateline, order: int) -> None:
     facts.dated.append((3, order, dates.FoundDate(None, dateline.month, dateline.day)))
 
 
-def _read_footer(lines: list[_Line], cutoff: int, facts: _Facts) -> None:
+def _read_footer(
+    lines: list[_Line], cutoff: int, facts: _Facts, classified: _Classifier
+) -> None:
     """The page's own footer (before any list) may print its URL and a labelled date."""
     for line in lines[cutoff:]:
+        classified.upto(line.index + 1)
         if line.rule in (R.RELATED, R.COMMENTS, R.PREV_NEXT, R.LIST_ITEM):
             break
         if line.rule is R.ARTICLE_URL and facts.url is None:
@@ -507,7 +528,13 @@ def _read_footer(lines: list[_Line], cutoff: int, facts: _Facts) -> None:
                     if found_date is not None:
                         facts.dated.append((0, line.index, found_date))
     for line in lines:
-        if facts.url is None and line.rule is R.ARTICLE_URL:
+        if facts.url is not None:
+            break
+        # Lines past the classified ones are judged on their own, without list context.
+        rule = line.rule if line.index < classified.done else None
+        if rule is None and "://" in line.text and line.index >= classified.done:
+            rule = R.classify(line.text)
+        if rule is R.ARTICLE_URL:
             found = _URL.search(line.text)
             if found is not None:
                 facts.url = found.group().rstrip(".,;")
@@ -663,7 +690,7 @@ def normalize(text: str) -> Page:
 
 def explain(text: str) -> list[LineDecision]:
     """For every input line: kept or dropped, and the named rule that decided."""
-    analysis = _analyse(text)
+    analysis = _analyse(text, every_line=True)
     decisions = []
     for raw, line in zip(analysis.raw, analysis.lines, strict=True):
         rule = line.rule or R.NO_BODY
