@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import structlog
 
 from service import corpus
 from service.article import ParsedBundle
@@ -351,3 +352,55 @@ def test_parquet_without_pyarrow_is_a_clear_error(
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(ConfigError, match=r"newsdrop\[parquet\]"):
         corpus.export_parquet(iter([]), tmp_path / "x.parquet")
+
+
+# -- the commands ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_logging() -> Iterator[None]:
+    """main() points structlog at this test's captured stderr: undo it for the next tests."""
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("cli_logging")
+def test_the_commands_print_what_they_did(
+    store: Store,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from service.cli import main
+
+    bench = _bench()
+    docs = [d for d in bench.build_test_set() if d.family.startswith("003")]
+    ingest(store, [(d.name, d.text.encode("utf-8")) for d in docs])
+    monkeypatch.setenv("NEWSDROP_DATABASE_URL", db_url)
+    monkeypatch.setenv("NEWSDROP_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("NEWSDROP_LOG_FORMAT", "json")
+    monkeypatch.setenv("NEWSDROP_WORKERS", "1")
+
+    assert main(["dupes", "--json"]) == 0
+    [cluster] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(cluster["members"]) >= 5
+    assert {"id", "doc_id", "title", "distance", "duplicate_of"} <= set(cluster["root"])
+
+    assert main(["reprocess", "--dry-run", "--batch-size", "3"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out[: out.index("\n}\n") + 2])["scanned"] == len(docs)
+    assert "0 of 7 articles would change" in out
+
+    assert main(["export"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == len(docs)
+    assert "exported 7 articles" in captured.err
+    later = datetime.now(UTC).isoformat()
+    assert main(["export", "--updated-after", later]) == 0
+    assert capsys.readouterr().out == ""
+    with pytest.raises(SystemExit):
+        main(["export", "--updated-after", "yesterday"])
+    assert "not an ISO 8601" in capsys.readouterr().err
+    assert main(["export", "--format", "parquet"]) == 1
+    assert "needs --out" in capsys.readouterr().err

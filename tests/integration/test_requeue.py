@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import structlog
 
 from service.cli import main
 from service.inbox import Folders, Inbox
@@ -39,6 +40,14 @@ def drain(pipeline: Pipeline) -> list[str]:
     return [r.outcome for r in pipeline.process(claims)]
 
 
+@pytest.fixture
+def cli_logging() -> Iterator[None]:
+    """main() points structlog at this test's captured stderr: undo it for the next tests."""
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("cli_logging")
 def test_quarantine_fix_requeue_ingest(
     setup: tuple[Pipeline, Folders, Store],
     db_url: str,
