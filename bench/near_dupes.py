@@ -310,9 +310,15 @@ def scores(measured: Sequence[Pair], max_k: int = MAX_K) -> list[dict[str, Any]]
                 "recall": recall,
                 "f1": f1,
                 "chance_matches": chance_matches(k),
+                "probes_per_band": probes_per_band(k),
             }
         )
     return table
+
+
+def probes_per_band(k: int) -> int:
+    """Band values the store looks up per 16-bit band to guarantee every match within k."""
+    return sum(math.comb(16, r) for r in range(k // 4 + 1))
 
 
 def chance_matches(k: int, corpus: int = CORPUS_SIZE) -> float:
@@ -358,18 +364,29 @@ def _print_report(name: str, result: dict[str, Any]) -> None:
         f"\n== {name}: {result['pairs']['near_duplicate']} near-duplicate pairs, "
         f"{result['pairs']['unrelated']} unrelated pairs"
     )
-    print(f"   k    TP    FP    FN  precision  recall     F1  chance matches in {CORPUS_SIZE:,}")
+    print(
+        "   k    TP    FP    FN  precision  recall     F1  probes/band"
+        f"  chance matches in {CORPUS_SIZE:,}"
+    )
     for row in result["table"]:
         print(
             f"  {row['k']:2d} {row['tp']:5d} {row['fp']:5d} {row['fn']:5d}"
             f"     {row['precision']:.3f}   {row['recall']:.3f}  {row['f1']:.3f}"
-            f"  {row['chance_matches']:.2g}"
+            f"  {row['probes_per_band']:>11}  {row['chance_matches']:.2g}"
         )
     chosen = result["chosen"]
     print(
         f"  chosen k = {chosen['k']} (smallest k with the best F1 and at most "
         f"{MAX_CHANCE_MATCHES} chance matches): precision "
         f"{chosen['precision']:.3f}, recall {chosen['recall']:.3f}"
+    )
+    from service.store import NEAR_DUPLICATE_DISTANCE
+
+    in_force = result["table"][NEAR_DUPLICATE_DISTANCE]
+    print(
+        f"  in force: NEAR_DUPLICATE_DISTANCE = {NEAR_DUPLICATE_DISTANCE}: precision "
+        f"{in_force['precision']:.3f}, recall {in_force['recall']:.3f}, "
+        f"{in_force['probes_per_band']} probes per band"
     )
     print("  distance to the original, per variant and seed:")
     for variant, distances in result["variants"].items():

@@ -25,7 +25,14 @@ from service.article import ParsedBundle
 from service.errors import BundleRejected, ConfigError, ReasonCode
 from service.identity import content_hash, simhash
 from service.parse import parse_bundle
-from service.store import Accepted, Arrival, Store, create_db_engine, to_signed64
+from service.store import (
+    NEAR_DUPLICATE_DISTANCE,
+    Accepted,
+    Arrival,
+    Store,
+    create_db_engine,
+    to_signed64,
+)
 from tests.conftest import SEEDS
 
 pytestmark = pytest.mark.integration
@@ -270,7 +277,7 @@ def test_near_duplicate_clusters_on_the_rewritten_seeds(store: Store) -> None:
         if doc.name in unrelated:
             assert result.article_id not in cluster_of, doc.family
     for cluster in clusters:
-        assert all(0 <= m.distance <= 7 for m in cluster.members)
+        assert all(0 <= m.distance <= NEAR_DUPLICATE_DISTANCE for m in cluster.members)
 
 
 def test_near_duplicate_threshold_on_the_bench_set() -> None:
@@ -279,7 +286,7 @@ def test_near_duplicate_threshold_on_the_bench_set() -> None:
     docs = bench.build_test_set()
     prints, rejected = bench.product_fingerprints(docs)
     assert not rejected
-    row = bench.scores(bench.pairs(docs, prints))[7]
+    row = bench.scores(bench.pairs(docs, prints))[NEAR_DUPLICATE_DISTANCE]
     assert row["precision"] >= 0.99
     assert row["recall"] >= 0.85
 
