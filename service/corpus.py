@@ -324,15 +324,17 @@ def _derive_page(
 def _write_with_retry(
     engine: Engine, changes: list[_Change], report: ReprocessReport, run_id: str
 ) -> None:
-    for attempt in range(_WRITE_ATTEMPTS):
+    for attempt in range(1, _WRITE_ATTEMPTS + 1):
         try:
-            with translate_errors(), engine.begin() as conn:
+            with engine.begin() as conn:
                 written, skipped = _write(conn, changes, run_id)
+            break
         except sa_exc.DBAPIError as exc:
-            if not _is_retryable(exc) or attempt == _WRITE_ATTEMPTS - 1:
+            # A deadlock with an ingest batch rolled this one back: nothing was written.
+            if attempt < _WRITE_ATTEMPTS and _is_retryable(exc):
+                continue
+            with translate_errors():
                 raise
-            continue
-        break
     report.changed += len(written)
     report.skipped_concurrent += skipped
     for change in written:

@@ -203,6 +203,30 @@ def test_a_concurrent_ingest_is_never_overwritten(store: Store) -> None:
     assert scalar(store, "SELECT version FROM articles WHERE doc_id = '98892994477bb2d1'") == 3
 
 
+def test_a_deadlock_with_an_ingest_is_retried(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    ingest(store, seeds()[:2])
+    real_write = corpus._write
+    calls = []
+
+    def deadlock_once(conn: Any, changes: Any, run_id: str) -> Any:
+        calls.append(run_id)
+        if len(calls) == 1:
+            real_write(conn, changes, run_id)  # written, then rolled back by the deadlock
+            raise sa.exc.OperationalError("UPDATE", {}, psycopg.errors.DeadlockDetected())
+        return real_write(conn, changes, run_id)
+
+    monkeypatch.setattr(corpus, "_write", deadlock_once)
+    report = corpus.reprocess(store.engine, corpus.in_process(normalizer_v2))
+    assert len(calls) == 2
+    assert report.changed == 2
+    assert scalar(store, "SELECT count(*) FROM article_versions") == 2
+    assert scalar(store, "SELECT count(*) FROM ingest_ledger WHERE outcome = 'reprocessed'") == 2
+
+
 def test_reprocess_assigns_owners_and_near_duplicates(store: Store) -> None:
     """Two pages that only the new normalizer sees as one story become duplicates."""
     name, data = seeds()[3]
