@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from service import __version__
-from service.errors import BundleRejected, NewsdropError
+from service.errors import BundleRejected, NewsdropError, ReasonCode
 from service.logs import configure_logging
 from service.settings import Settings, load_settings
 
@@ -47,7 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     db_sub.add_parser("upgrade", help="apply the schema migrations")
     requeue = sub.add_parser("requeue", help="move quarantined bundles back into the inbox")
     requeue.add_argument("names", nargs="*", help="quarantined bundle names (default: all)")
-    requeue.add_argument("--reason", help="only bundles quarantined for this reason code")
+    requeue.add_argument(
+        "--reason",
+        choices=[code.value for code in ReasonCode],
+        help="only bundles quarantined for this reason code",
+    )
     requeue.add_argument("--json", action="store_true", help="one JSON object per bundle")
     reprocess = sub.add_parser(
         "reprocess", help="re-derive stored articles from their raw bundles (current normalizer)"
