@@ -114,7 +114,8 @@ def _trie_pattern(node: _Trie) -> str:
 
 _ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad]")
 _ODD_SPACE = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\x0b\x0c]+")
-_SPACE_RUN = re.compile(" {2,}")
+# Zero-width characters and the Unicode spaces other than U+3000, NBSP and tab.
+_RARE_SPACE = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad\u1680\u2000-\u200a\u202f\u205f\x0b\x0c]")
 # Punctuation that closes or separates; a space after it before Chinese text, or before it
 # after Chinese text, is stray. Opening quotes and brackets are left alone: in headings a
 # space before them separates phrases (`聚人才 “三寶”引來眾點讚`).
@@ -131,7 +132,12 @@ _LONE_SPACE = re.compile(
     f" (?<=[{_HAN_BMP}] )(?:(?<![^ \\n][{_HAN_BMP}] )(?=[{_HAN_BMP}])"
     f"|(?=[{_HAN_BMP}](?:[ \\n]|$)))"
 )
-_LINE_EDGE_SPACES = re.compile("(?: +\n|\n) *")
+
+
+
+def has_rare_spaces(text: str) -> bool:
+    """True when text holds zero-width characters or the rarer Unicode spaces (one scan)."""
+    return _RARE_SPACE.search(text) is not None
 
 
 def drop_zero_width(text: str) -> str:
@@ -139,17 +145,20 @@ def drop_zero_width(text: str) -> str:
     return _ZERO_WIDTH.sub("", text)
 
 
-def collapse_spaces(text: str) -> str:
+def collapse_spaces(text: str, *, rare: bool = True) -> str:
     """Tabs, NBSP and ideographic spaces become single ASCII spaces; every line is stripped.
 
-    Works on one line or a whole page (one pass each, not one per line).
+    Works on one line or a whole page. `rare=False` (from has_rare_spaces) skips the regex
+    for the rarer spaces: plain str.replace runs ~10x faster than a regex pass.
     """
-    text = _ODD_SPACE.sub(" ", text)
-    if "  " in text:
-        text = _SPACE_RUN.sub(" ", text)
-    if " \n" in text or "\n " in text:
-        text = _LINE_EDGE_SPACES.sub("\n", text)
-    return text.strip(" ")
+    if rare:
+        text = _ODD_SPACE.sub(" ", text)
+    for space in "\u3000\u00a0\t":
+        if space in text:
+            text = text.replace(space, " ")
+    while "  " in text:
+        text = text.replace("  ", " ")
+    return text.replace(" \n", "\n").replace("\n ", "\n").strip(" ")
 
 
 def tidy_spaces(text: str) -> str:

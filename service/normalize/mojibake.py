@@ -10,7 +10,12 @@ from service.normalize.pinyin import BROKEN_NOTE, chars_read_as
 
 PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 # What lossy decoding leaves behind: replacement characters and the classic GBK/UTF-8 ghosts.
-_LOSSY = re.compile("\ufffd|锟斤拷|烫烫烫|屯屯屯")
+# Single character classes only: a leading alternation would cost the engine its fast scan.
+_LOST = re.compile("[\ue000-\uf8ff\ufffd]")
+_GHOSTS = ("锟斤拷", "烫烫烫", "屯屯屯")
+_GARBAGE = re.compile("[\ue000-\uf8ff\ufffd锟烫屯]")
+# Anything a mojibake pass looks for: Latin-1 letters, private use, lost bytes, ghosts.
+_SUSPECT = re.compile("[\u00c0-\u00ff\ue000-\uf8ff\ufffd?锟烫屯]")
 
 # GBK read one byte out of step: a lost lead byte shows as `?`, then characters built from
 # (trail, next lead) pairs, until a trail byte in 0x40-0x7E surfaces as ASCII and resyncs.
@@ -159,4 +164,11 @@ def repair_utf8_as_latin1(text: str) -> tuple[str, int]:
 
 def has_garbage(text: str) -> bool:
     """True when text still holds private-use characters or lossy-decoding ghosts."""
-    return PRIVATE_USE.search(text) is not None or _LOSSY.search(text) is not None
+    if _GARBAGE.search(text) is None:
+        return False
+    return _LOST.search(text) is not None or any(ghost in text for ghost in _GHOSTS)
+
+
+def may_hold_mojibake(text: str) -> bool:
+    """One cheap scan: False means no mojibake pass (Latin-1, GBK, private use) can apply."""
+    return _SUSPECT.search(text) is not None

@@ -10,6 +10,7 @@ and last paragraphs; join broken paragraphs; keep repeated paragraphs once.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,11 +22,17 @@ from service.normalize.chars import (
     HAN,
     collapse_spaces,
     drop_zero_width,
+    has_rare_spaces,
     tidy_spaces,
     wide_count,
     zh,
 )
-from service.normalize.mojibake import has_garbage, repair_misaligned_gbk, repair_utf8_as_latin1
+from service.normalize.mojibake import (
+    has_garbage,
+    may_hold_mojibake,
+    repair_misaligned_gbk,
+    repair_utf8_as_latin1,
+)
 from service.normalize.pinyin import BROKEN_NOTE, strip_pinyin_notes
 from service.normalize.script import detect_script
 
@@ -107,7 +114,10 @@ class LineDecision:
 
 @dataclass(slots=True)
 class _Line:
+    """A non-blank line: `index` among the non-blank lines, `no` among all input lines."""
+
     index: int
+    no: int
     plain: str
     text: str
     wide: int
@@ -182,7 +192,7 @@ def _detect_meta(line: _Line) -> _Meta | None:
         return _Meta(R.DATELINE_TITLE, dateline=by.parse_dateline(text))
     if _ORIGINAL_TITLE.match(text):
         return _Meta(R.ORIGINAL_TITLE)
-    fields = _labelled_fields(line.plain)
+    fields = _labelled_fields(line.plain) if ":" in text or "：" in text else []
     if fields and (_LABEL.match(line.plain) or len(fields) >= 2):
         meta = _Meta(R.FIELDS_LINE)
         kinds = set()
@@ -290,33 +300,44 @@ def _prepare(text: str) -> tuple[list[str], list[_Line], set[str]]:
         text = _NEWLINE.sub("\n", text)
     raw = text.split("\n")
     flags: set[str] = set()
-    # Before zero-width characters go: U+00AD is a soft hyphen there but a byte here.
-    work, latin = repair_utf8_as_latin1(text)
-    work = drop_zero_width(work)
-    if latin:
-        flags |= {"mojibake", "mojibake_repaired"}
-    report = repair_misaligned_gbk(work)
-    work = report.text
-    if report.detected:
-        flags.add("mojibake")
-    if report.repaired:
-        flags.add("mojibake_repaired")
+    work = text
+    suspect = may_hold_mojibake(work)
+    if suspect:
+        # Before zero-width characters go: U+00AD is a soft hyphen there but a byte here.
+        work, latin = repair_utf8_as_latin1(work)
+        if latin:
+            flags |= {"mojibake", "mojibake_repaired"}
+    rare = has_rare_spaces(work)
+    if rare:
+        work = drop_zero_width(work)
+    if suspect:
+        report = repair_misaligned_gbk(work)
+        work = report.text
+        if report.detected:
+            flags.add("mojibake")
+        if report.repaired:
+            flags.add("mojibake_repaired")
     work, notes = strip_pinyin_notes(work)
     if notes:
         flags.add("pinyin_stripped")
         if "?" in work:
             # `?chuàng)`: a note whose character was lost with a garbled byte.
             work = BROKEN_NOTE.sub("", work)
-    if has_garbage(work):
+    if suspect and has_garbage(work):
         flags.add("mojibake")
-    plain = collapse_spaces(work)
+    plain = collapse_spaces(work, rare=rare)
     tidy = tidy_spaces(plain)
+    # Blank lines only separate paragraphs: the analysis never looks at them, and `after`
+    # records where they were (a paragraph joins the next only across blank lines).
     lines = [
-        _Line(index, plain_line, tidy_line, wide_count(tidy_line))
-        for index, (plain_line, tidy_line) in enumerate(
+        _Line(0, no, plain_line, tidy_line, wide_count(tidy_line))
+        for no, (plain_line, tidy_line) in enumerate(
             zip(plain.split("\n"), tidy.split("\n"), strict=True)
         )
+        if tidy_line
     ]
+    for index, line in enumerate(lines):
+        line.index = index
     return raw, lines, flags
 
 
@@ -325,8 +346,6 @@ def _choose_title(lines: list[_Line], metas: dict[int, _Meta], stop: int) -> int
     candidates: list[int] = []
     runs: list[list[int]] = [[]]
     for line in lines[:stop]:
-        if not line.text:
-            continue
         if line.rule is not None:
             runs.append([])
             continue
@@ -337,20 +356,16 @@ def _choose_title(lines: list[_Line], metas: dict[int, _Meta], stop: int) -> int
             runs[-1].append(line.index)
     if not candidates:
         return None
-    texts = {line.text for line in lines if line.text}
-    repeated_in = [
+    # A title printed twice (above the body, or in a `题:` dateline) is the title.
+    seen = Counter(line.text for line in lines if line.text)
+    seen.update(
         meta.dateline.title
         for meta in metas.values()
         if meta.dateline is not None and meta.dateline.title
-    ]
+    )
     for index in candidates:
-        text = lines[index].text
-        if (
-            any(other.text == text for other in lines if other.index != index)
-            or text in repeated_in
-        ):
+        if seen[lines[index].text] > 1:
             return index
-    del texts
     last_run = next(run for run in reversed(runs) if run)
     return last_run[0]
 
@@ -360,11 +375,15 @@ class _Classifier:
 
     def __init__(self, lines: list[_Line]) -> None:
         self._lines = lines
-        self._rules = R.LineRules([line.text for line in lines])
+        after_blank = [line.index == 0 or line.no > lines[line.index - 1].no + 1 for line in lines]
+        self._rules = R.LineRules([line.text for line in lines], after_blank)
         self.done = 0
 
     def upto(self, end: int) -> None:
-        rules = self._rules.upto(end)
+        if end <= self.done:
+            return
+        # A few lines ahead at a time: the per-call overhead showed up in profiles.
+        rules = self._rules.upto(end + 7)
         for index in range(self.done, len(rules)):
             self._lines[index].rule = rules[index]
         self.done = len(rules)
@@ -643,7 +662,7 @@ def _body_paragraphs(
             previous is not None
             and paragraphs
             and paragraphs[-1][-1] in _BREAK_AFTER
-            and all(not lines[k].text for k in range(previous.index + 1, line.index))
+            and line.index == previous.index + 1
             and not (paragraphs[-1][-1] in ":：;；" and _ENUMERATED.match(text))
         ):
             paragraphs[-1] += text
@@ -691,13 +710,19 @@ def normalize(text: str) -> Page:
 def explain(text: str) -> list[LineDecision]:
     """For every input line: kept or dropped, and the named rule that decided."""
     analysis = _analyse(text, every_line=True)
+    by_no = {line.no: line for line in analysis.lines}
     decisions = []
-    for raw, line in zip(analysis.raw, analysis.lines, strict=True):
-        rule = line.rule or R.NO_BODY
-        reason = f"{rule.reason}; {line.note}" if line.note else rule.reason
+    for no, raw in enumerate(analysis.raw):
+        line = by_no.get(no)
+        rule = R.BLANK if line is None else line.rule or R.NO_BODY
+        note = line.note if line is not None else ""
         decisions.append(
             LineDecision(
-                line_no=line.index + 1, text=raw, kept=rule.keep, rule=rule.name, reason=reason
+                line_no=no + 1,
+                text=raw,
+                kept=rule.keep,
+                rule=rule.name,
+                reason=f"{rule.reason}; {note}" if note else rule.reason,
             )
         )
     return decisions

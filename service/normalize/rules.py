@@ -401,8 +401,9 @@ class LineRules:
     so they are classified only for `--explain`. Items under a list heading go with it.
     """
 
-    def __init__(self, texts: list[str]) -> None:
+    def __init__(self, texts: list[str], after_blank: list[bool] | None = None) -> None:
         self._texts = texts
+        self._after_blank = after_blank
         self.rules: list[Rule | None] = []
         self._in_list = False
 
@@ -410,11 +411,12 @@ class LineRules:
         """Classify every line before `end`; returns the rules decided so far."""
         for index in range(len(self.rules), min(end, len(self._texts))):
             text = self._texts[index]
+            if not text or (self._after_blank is not None and self._after_blank[index]):
+                # A blank line ends a list.
+                self._in_list = False
             rule = classify(text) if text else BLANK
             if rule is RELATED:
                 self._in_list = True
-            elif not text:
-                self._in_list = False
             elif self._in_list and rule is None and not ends_sentence(text):
                 rule = LIST_ITEM
             self.rules.append(rule)
@@ -422,7 +424,7 @@ class LineRules:
 
 
 def classify_lines(texts: list[str]) -> list[Rule | None]:
-    """Furniture rules for all of a page's lines."""
+    """Furniture rules for all of a page's lines (blank ones included)."""
     return LineRules(texts).upto(len(texts))
 
 
