@@ -236,7 +236,6 @@ class Inbox:
     ) -> Path:
         """After COMMIT: quarantine/<name> plus <name>.error.json with the reason code."""
         moment = when if when is not None else time.time()
-        target = self._move(claimed, self.folders.quarantine, keep_name_room=len(_ERROR_SUFFIX))
         report = {
             "name": display_name(claimed.name),
             "reason": reason,
@@ -245,15 +244,23 @@ class Inbox:
             "size": claimed.size,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment)),
         }
-        error_path = target.with_name(target.name + _ERROR_SUFFIX)
-        temp = error_path.with_name("." + error_path.name[: _NAME_MAX - 5] + ".tmp")
+        # The report is written before the bundle moves: when the disk is full nothing has moved
+        # yet and the retry finds the bundle in processing/ again. A bundle moved first would
+        # stay in quarantine without its report, where requeue never sees it.
+        digest = hashlib.sha256(os.fsencode(claimed.name)).hexdigest()[:16]
+        temp = self.folders.quarantine / f".{digest}{_ERROR_SUFFIX}.tmp"
         try:
-            temp.write_text(
-                json.dumps(report, ensure_ascii=True, indent=2) + "\n", encoding="utf-8"
-            )
-            os.replace(temp, error_path)
-        except OSError as exc:
-            raise _storage_errors(exc) from exc
+            try:
+                temp.write_text(
+                    json.dumps(report, ensure_ascii=True, indent=2) + "\n", encoding="utf-8"
+                )
+            except OSError as exc:
+                raise _storage_errors(exc) from exc
+            target = self._move(claimed, self.folders.quarantine, keep_name_room=len(_ERROR_SUFFIX))
+            os.replace(temp, target.with_name(target.name + _ERROR_SUFFIX))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
         return target
 
     def _move(self, claimed: Claimed, folder: Path, keep_name_room: int = 0) -> Path:
