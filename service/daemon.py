@@ -30,6 +30,18 @@ log = structlog.get_logger("newsdrop")
 
 _TICK = 0.25  # the loop wakes at least this often: liveness, SIGTERM and settle deadlines
 
+_PERMISSION_HINT = (
+    "newsdrop's user must read the file, and own or write it: "
+    "with fs.protected_hardlinks=1 only they may link() it"
+)
+_SPACE_HINT = "free space or inodes on the data directory's file system (a link takes an inode)"
+_CLAIM_HINTS = {
+    errno.EACCES: _PERMISSION_HINT,
+    errno.EPERM: _PERMISSION_HINT,
+    errno.ENOSPC: _SPACE_HINT,
+    errno.EDQUOT: _SPACE_HINT,
+}
+
 
 def _signature(st: os.stat_result) -> Signature:
     return (st.st_size, st.st_mtime_ns, st.st_ino)
@@ -317,8 +329,7 @@ class Daemon:
             name=display_name(name),
             errno=errno.errorcode.get(code or 0, "unknown"),
             retry_in=delay,
-            hint="newsdrop's user must read the file, and own or write it: "
-            "with fs.protected_hardlinks=1 only they may link() it",
+            hint=_CLAIM_HINTS.get(code or 0, "see errno"),
         )
 
     def _connect(self) -> bool:
