@@ -135,8 +135,9 @@ def _bit_counts(grams: int, lanes: int) -> list[int]:
     """For each of 64 bit positions, how many of the `lanes` 64-bit lanes of `grams` set it.
 
     SWAR in Python's big integers: split the bits into ever wider fields and add the upper
-    half of the lanes onto the lower half while the fields have room. About thirty whole-
-    number operations instead of 64 * lanes Python steps.
+    half of the lanes onto the lower half while the fields have room. Once the fields are
+    16 bits wide no count can overflow, and `% (2**64 - 1)` adds up all remaining lanes at
+    once (2**64 is 1 modulo it). About a hundred whole-number operations, not 64 * lanes.
     """
     spread, low = _masks()
     width = 1
@@ -148,11 +149,12 @@ def _bit_counts(grams: int, lanes: int) -> list[int]:
         parts = [p & mask for p in parts] + [(p >> width) & mask for p in parts]
         width *= 2
         room = (1 << width) - 1
-        while span > 1 and (largest * 2 <= room or width == 16):
+        while width < 16 and span > 1 and largest * 2 <= room:
             span //= 2
             shift = 64 * span
             parts = [(p >> shift) + (p & low[span]) for p in parts]
             largest *= 2
+    parts = [part % _MASK64 for part in parts]
     counts = [0] * 64
     for index, part in enumerate(parts):
         for field in range(4):

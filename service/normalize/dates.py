@@ -36,6 +36,7 @@ BARE_DATE = re.compile(
 _URL_DATE = re.compile(
     r"(?<!\d)(?P<y>(?:19|20)\d{2})[-_/]?(?P<m>0[1-9]|1[0-2])[-_/]?(?P<d>0[1-9]|[12]\d|3[01])(?!\d)"
 )
+_DIGIT = re.compile(r"\d")
 # Zone words written before the date: `北京时间2024年3月5日`.
 _BEIJING_BEFORE = re.compile(zh("北京时间"))
 # A year the page itself writes (`2024年`, `2024常州`), for a bare `M月D日`. A year right
@@ -130,8 +131,8 @@ def find_bare_date(line: str) -> FoundDate | None:
 
 def date_spans(line: str) -> list[tuple[int, int]]:
     """Where dates and times sit in `line`, to judge what else the line holds."""
-    spans = [m.span() for m in FULL_DATE.finditer(line)]
-    if not spans:
+    spans = [m.span() for m in FULL_DATE.finditer(line)] if _DIGIT.search(line) else []
+    if not spans and "月" in line:
         spans = [m.span() for m in BARE_DATE.finditer(line)]
     return spans
 

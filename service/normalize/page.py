@@ -120,10 +120,17 @@ class _Line:
     no: int
     plain: str
     text: str
-    wide: int
     rule: R.Rule | None = None
     note: str = ""
     _core: str | None = None
+    _wide: int = -1
+
+    @property
+    def wide(self) -> int:
+        """Ideographs and CJK punctuation in the line (lazily: many lines are never asked)."""
+        if self._wide < 0:
+            self._wide = wide_count(self.text)
+        return self._wide
 
     @property
     def core(self) -> str:
@@ -187,10 +194,11 @@ def _detect_meta(line: _Line) -> _Meta | None:
     text = line.text
     if len(text) > 120:
         return None
-    dateline = by.DATELINE.match(text)
+    # Cheap character tests first: most lines here are titles and short paragraphs.
+    dateline = by.DATELINE.match(text) if "月" in text else None
     if dateline is not None and dateline["title"]:
         return _Meta(R.DATELINE_TITLE, dateline=by.parse_dateline(text))
-    if _ORIGINAL_TITLE.match(text):
+    if text[0] == "原" and _ORIGINAL_TITLE.match(text):
         return _Meta(R.ORIGINAL_TITLE)
     fields = _labelled_fields(line.plain) if ":" in text or "：" in text else []
     if fields and (_LABEL.match(line.plain) or len(fields) >= 2):
@@ -283,7 +291,7 @@ def _good(line: _Line) -> bool:
     """Still prose: a short finished sentence, or a long line with clause punctuation."""
     core = line.core
     if R.ends_sentence(core):
-        return wide_count(core) >= 4
+        return (line.wide if core is line.text else wide_count(core)) >= 4
     return line.wide >= 40 and any(mark in core for mark in "，,、；;。")
 
 
@@ -330,7 +338,7 @@ def _prepare(text: str) -> tuple[list[str], list[_Line], set[str]]:
     # Blank lines only separate paragraphs: the analysis never looks at them, and `after`
     # records where they were (a paragraph joins the next only across blank lines).
     lines = [
-        _Line(0, no, plain_line, tidy_line, wide_count(tidy_line))
+        _Line(0, no, plain_line, tidy_line)
         for no, (plain_line, tidy_line) in enumerate(
             zip(plain.split("\n"), tidy.split("\n"), strict=True)
         )
@@ -457,7 +465,7 @@ def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
         elif line.rule is not None and line.rule.footer and seen_prose:
             cutoff = line.index
             break
-    _read_footer(lines, cutoff, facts, classified)
+    _read_footer(lines, cutoff, facts, classified, has_url="://" in text)
     if every_line:
         classified.upto(len(lines))
         for line in lines[cutoff:]:
@@ -529,7 +537,7 @@ def _take_dateline(facts: _Facts, dateline: by.Dateline, order: int) -> None:
 
 
 def _read_footer(
-    lines: list[_Line], cutoff: int, facts: _Facts, classified: _Classifier
+    lines: list[_Line], cutoff: int, facts: _Facts, classified: _Classifier, *, has_url: bool
 ) -> None:
     """The page's own footer (before any list) may print its URL and a labelled date."""
     for line in lines[cutoff:]:
@@ -540,13 +548,13 @@ def _read_footer(
             found = _URL.search(line.text)
             if found is not None:
                 facts.url = found.group().rstrip(".,;")
-        if line.rule is R.AFTER_FOOTER or line.rule is None:
+        if line.rule is None and (":" in line.text or "：" in line.text):
             for label, value in _labelled_fields(line.plain):
                 if _DATE_LABELS.match(label):
                     found_date = dates.find_date(value)
                     if found_date is not None:
                         facts.dated.append((0, line.index, found_date))
-    for line in lines:
+    for line in lines if facts.url is None and has_url else ():
         if facts.url is not None:
             break
         # Lines past the classified ones are judged on their own, without list context.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from service.identity import script_tables
 
 # Judging a prefix is enough: a page does not switch script halfway.
-_SAMPLE = 1000
+_SAMPLE = 600
 
 
 def detect_script(text: str) -> str:
