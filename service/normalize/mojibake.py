@@ -15,7 +15,8 @@ _LOST = re.compile("[\ue000-\uf8ff\ufffd]")
 _GHOSTS = ("锟斤拷", "烫烫烫", "屯屯屯")
 _GARBAGE = re.compile("[\ue000-\uf8ff\ufffd锟烫屯]")
 # Anything a mojibake pass looks for: Latin-1 letters, private use, lost bytes, ghosts.
-_SUSPECT = re.compile("[\u00c0-\u00ff\ue000-\uf8ff\ufffd?锟烫屯]")
+_SUSPECT = re.compile("[\u00e0-\u00ef\ue000-\uf8ff\ufffd?锟烫屯]")
+_GARBAGE_HEADS = frozenset("\ufffd锟烫屯")
 
 # GBK read one byte out of step: a lost lead byte shows as `?`, then characters built from
 # (trail, next lead) pairs, until a trail byte in 0x40-0x7E surfaces as ASCII and resyncs.
@@ -169,6 +170,22 @@ def has_garbage(text: str) -> bool:
     return _LOST.search(text) is not None or any(ghost in text for ghost in _GHOSTS)
 
 
-def may_hold_mojibake(text: str) -> bool:
-    """One cheap scan: False means no mojibake pass (Latin-1, GBK, private use) can apply."""
-    return _SUSPECT.search(text) is not None
+@dataclass(frozen=True, slots=True)
+class Suspects:
+    """Which mojibake passes a text needs, from one scan: most pages need none."""
+
+    latin1: bool
+    lost_byte: bool
+    garbage: bool
+
+
+def mojibake_suspects(text: str) -> Suspects:
+    """One class scan for every character a mojibake pass looks for."""
+    found = set(_SUSPECT.findall(text))
+    return Suspects(
+        latin1=any("\u00e0" <= ch <= "\u00ef" for ch in found),
+        lost_byte="?" in found,
+        garbage=not found.isdisjoint(_GARBAGE_HEADS) or any(
+            "\ue000" <= ch <= "\uf8ff" for ch in found
+        ),
+    )

@@ -29,7 +29,7 @@ from service.normalize.chars import (
 )
 from service.normalize.mojibake import (
     has_garbage,
-    may_hold_mojibake,
+    mojibake_suspects,
     repair_misaligned_gbk,
     repair_utf8_as_latin1,
 )
@@ -309,8 +309,8 @@ def _prepare(text: str) -> tuple[list[str], list[_Line], set[str]]:
     raw = text.split("\n")
     flags: set[str] = set()
     work = text
-    suspect = may_hold_mojibake(work)
-    if suspect:
+    suspects = mojibake_suspects(work)
+    if suspects.latin1:
         # Before zero-width characters go: U+00AD is a soft hyphen there but a byte here.
         work, latin = repair_utf8_as_latin1(work)
         if latin:
@@ -318,7 +318,7 @@ def _prepare(text: str) -> tuple[list[str], list[_Line], set[str]]:
     rare = has_rare_spaces(work)
     if rare:
         work = drop_zero_width(work)
-    if suspect:
+    if suspects.lost_byte:
         report = repair_misaligned_gbk(work)
         work = report.text
         if report.detected:
@@ -331,7 +331,7 @@ def _prepare(text: str) -> tuple[list[str], list[_Line], set[str]]:
         if "?" in work:
             # `?chuàng)`: a note whose character was lost with a garbled byte.
             work = BROKEN_NOTE.sub("", work)
-    if suspect and has_garbage(work):
+    if suspects.garbage and has_garbage(work):
         flags.add("mojibake")
     plain = collapse_spaces(work, rare=rare)
     tidy = tidy_spaces(plain)
