@@ -126,6 +126,7 @@ class _Change:
     read_fields_hash: str
     read_raw_sha256: str
     old_normalizer: str
+    old_simhash: int
     bundle: ParsedBundle
     raw_name: str
     raw_size: int
@@ -313,6 +314,7 @@ def _derive_page(
                 read_fields_hash=row.fields_hash,
                 read_raw_sha256=row.raw_sha256,
                 old_normalizer=row.normalizer_version,
+                old_simhash=row.simhash,
                 bundle=bundle,
                 raw_name=row.raw_name,
                 raw_size=row.raw_size,
@@ -410,8 +412,15 @@ def _update_values(change: _Change, owners: dict[str, int]) -> dict[str, Any]:
     return values
 
 
-def _assign_near_duplicates(conn: Connection, fresh: Sequence[_Change]) -> None:
+def _assign_near_duplicates(conn: Connection, rewritten: Sequence[_Change]) -> None:
     """Point each rewritten article at the earliest article of its near-duplicate cluster."""
+    # Only a new fingerprint can change the cluster; the candidate query is the costly part
+    # of a batch when clusters are large.
+    fresh = [
+        c for c in rewritten if to_signed64(c.bundle.article.simhash) != to_signed64(c.old_simhash)
+    ]
+    if not fresh:
+        return
     # Read after the UPDATE: rewritten articles of this batch are candidates with their new
     # fingerprints, like the ingest path's articles of the same batch.
     candidates = {

@@ -247,6 +247,24 @@ def test_reprocess_assigns_owners_and_near_duplicates(store: Store) -> None:
     assert second.near_duplicate_of == first.id
 
 
+def test_a_rewrite_that_keeps_the_fingerprint_keeps_the_cluster(store: Store) -> None:
+    name, data = seeds()[0]
+    reprint = data.decode("utf-8").replace("可不要以為這就是一個普通的會議。", "")
+    ingest(store, [(name, data), ("100_aaaaaaaaaaaaaaaa.txt", reprint.encode())])
+    first, second = rows(store, "SELECT id, near_duplicate_of FROM articles ORDER BY id")
+    assert second.near_duplicate_of == first.id
+
+    def new_authors(name: str, data: bytes) -> ParsedBundle:
+        bundle = parse_bundle(name, data)
+        article = dataclasses.replace(bundle.article, authors=("周宇", "编辑部"))
+        return dataclasses.replace(bundle, article=article)
+
+    assert corpus.reprocess(store.engine, corpus.in_process(new_authors)).changed == 2
+    after = rows(store, "SELECT id, version, near_duplicate_of, authors FROM articles ORDER BY id")
+    assert [(r.version, r.near_duplicate_of) for r in after] == [(2, None), (2, first.id)]
+    assert after[0].authors == ["周宇", "编辑部"]
+
+
 def test_reprocess_notifies_listeners(store: Store, db_url: str) -> None:
     import psycopg
 
