@@ -14,33 +14,21 @@ _SIGN = 1 << 63
 _MASK64 = (1 << 64) - 1
 _NGRAM = 3
 
-# Characters OpenCC t2s leaves alone that mainland text writes otherwise, plus the few
-# rare variants for which t2s(s2t(c)) != t2s(c); found by converting every ideograph of
-# U+4E00-U+9FFF both ways (tests/unit/test_identity.py repeats the check).
-_FOLD = dict(
-    {
-        "著": "着",
-        "侭": "尽",
-        "昵": "暱",
-        "渖": "沈",
-        "稆": "穞",
-        "縆": "緪",
-        "缐": "线",
-        "苎": "苧",
-        "讬": "托",
-        "谘": "咨",
-        "迳": "径",
-        "钜": "巨",
-        "锺": "钟",
-        "镟": "旋",
-        "馀": "余",
-        "麹": "曲",
-        "麺": "面",
-    }
+# Characters that do not survive an OpenCC round trip (t2s(s2t(x)) != x) or that t2s leaves
+# alone where mainland text writes another (著/着). Each group folds to its first character:
+# the canonical text only has to be the same for both scripts, never to be read. Found by
+# round-tripping every two-character string of GB2312 (levels 1 and 2) and every BMP
+# ideograph alone; tests/unit/test_identity.py repeats a sample of that sweep.
+_FOLD_GROUPS = (
+    "着著 干乾 沉沈渖 借藉 复覆 背揹 于於 夫伕 征徵 秘祕 熏薰 厘釐 修脩 钟锺 宁甯 升昇 画划"
+    " 里哩 巨钜 浚濬 穗\U00030b38 澄澂 仇雠 呆待 具俱 炼链 了瞭 拿拏 苔薹 象像 坐座 咨谘 烟菸"
+    " 拼拚 挨捱 折摺 后後 伙夥 余馀 矩榘 昵暱 旋镟 穞稆 曲麴麹 糖醣 夹袷 么麽 咤吒 径迳 吣唚"
+    " 尽侭 緪縆 线缐 苎苧 托讬 面麺"
 )
+_FOLD = {other: group[0] for group in _FOLD_GROUPS.split() for other in group[1:]}
 # A regex pass finds the rare characters to fold; str.translate with a dict would look up
 # every character of the text (~130 us on a seed page).
-_FOLDABLE = re.compile("[" + "".join(_FOLD) + "]")
+_FOLDABLE = re.compile("[" + "".join(sorted(_FOLD)) + "]")
 # Everything that is not a letter or a digit: punctuation, symbols, whitespace.
 _NOT_WORD = re.compile(r"[\W_]+")
 

@@ -378,6 +378,27 @@ def _choose_title(lines: list[_Line], metas: dict[int, _Meta], stop: int) -> int
     return last_run[0]
 
 
+def _is_deck(
+    lines: list[_Line], metas: dict[int, _Meta], title_at: int, line: _Line, classified: _Classifier
+) -> bool:
+    """A line right under the title is its deck only with evidence of a title block around it.
+
+    A dash-led line (`——记…`) is a deck; otherwise a byline, date or source line must sit
+    between the title and it or follow it, or the title must be printed again after it. A
+    short heading-like first paragraph under a bare title stays in the body.
+    """
+    if line.text.startswith(("—", "－", "-")):
+        return True
+    if any(index in metas for index in range(title_at + 1, line.index)):
+        return True
+    title = lines[title_at].text
+    for after in lines[line.index + 1 :]:
+        classified.upto(after.index + 1)
+        if after.rule is None:
+            return after.index in metas or after.text == title
+    return False
+
+
 class _Classifier:
     """Sets `rule` on lines in order, as far as the analysis has read."""
 
@@ -437,6 +458,7 @@ def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
                 and not any(
                     lines[k].rule is R.TITLE_REPEAT for k in range(title_at + 1, line.index)
                 )
+                and _is_deck(lines, metas, title_at, line, classified)
             ):
                 subtitle_at = line.index
                 line.rule = R.SUBTITLE
@@ -666,11 +688,12 @@ def _body_paragraphs(
     owners: list[_Line] = []
     for line in kept:
         text = texts[line.index]
+        # Joined whatever furniture stood between: the decision must depend on the kept text
+        # alone, or normalizing the output again would join what this pass left apart.
         if (
             previous is not None
             and paragraphs
             and paragraphs[-1][-1] in _BREAK_AFTER
-            and line.index == previous.index + 1
             and not (paragraphs[-1][-1] in ":：;；" and _ENUMERATED.match(text))
         ):
             paragraphs[-1] += text
