@@ -81,6 +81,7 @@ def test_bad_input_gets_its_reason_code_and_safe_logs(scene: Scene) -> None:
         name(11).encode() + b"\n": bundle_bytes("bad", 11),
         b"\x1b[31mred\x1b[0m.txt": bundle_bytes("bad", 12),
         b"\x9b31mcsi.txt": bundle_bytes("bad", 13),
+        "\u009b31mc1.txt".encode(): bundle_bytes("bad", 18),  # a C1 control, valid UTF-8
         b"00014_0123456789abcdef..txt": bundle_bytes("bad", 14),
         b"a" * 251 + b".txt": bundle_bytes("bad", 15),
         "新闻".encode() * 41 + b"x.txt": bundle_bytes("bad", 16),
