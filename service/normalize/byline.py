@@ -18,13 +18,12 @@ _EDITOR_ROLES = zh(
     "|策划|主编|总编|制作人|制作|复审|初审|编审"
 )
 # Any role word at all: one literal search rejects most lines before the token scan.
-_ROLE_HINT = re.compile(
-    keyword_pattern(
-        "记者|通讯员|实习生|撰文|文字|图片|摄影|摄像|作者|采写|口述|整理|编译|翻译|插画|海报|设计"
-        "|制图|绘图|编辑|责编|校对|审核|审校|监制|统筹|美编|出品|策划|主编|总编|制作|编审|审|文|图"
-        "|摄|视频".split("|")
-    )
+_ROLE_WORDS = (
+    "记者|通讯员|实习生|撰文|文字|图片|摄影|摄像|作者|采写|口述|整理|编译|翻译|插画|海报"
+    "|设计|制图|绘图|编辑|责编|校对|审核|审校|监制|统筹|美编|出品|策划|主编|总编|制作"
+    "|编审|审|文|图|摄|视频"
 )
+_ROLE_HINT = re.compile(keyword_pattern(_ROLE_WORDS.split("|")))
 _ROLE = re.compile(f"(?P<editor>{_EDITOR_ROLES})|(?P<author>{_AUTHOR_ROLES})")
 _DECOR = re.compile(r"^[◎●■□★☆◆◇▲△▼○•·※|\-—–>»\s]+")
 _BRACKETS = "()（）【】[]〔〕<>《》"
@@ -63,10 +62,11 @@ _SURNAMES = frozenset(
     "骆駱尚管鲁魯殷季费費卓蒲邢华華单單左纪紀伍耿聂聶翟关關苗焦温溫尤鲍鮑路褚甘游俞曲宫宮"
     "岳栾欒霍滕桂娄婁卫衛解车車边邊阮房裴鞠仇虞涂闫閆戚郁屈祁闵閔甄池景麦麥蓝藍冉梅刁谷巫"
 )
-_COMPOUND_SURNAMES = frozenset(
-    "欧阳 歐陽 司马 司馬 上官 诸葛 諸葛 东方 東方 皇甫 尉迟 尉遲 公孙 公孫 慕容 令狐 夏侯 长孙 長孫"
-    " 宇文 司徒 端木 申屠 轩辕 軒轅 独孤 獨孤 南宫 南宮 西门 西門 呼延 完颜 完顏".split()
+_COMPOUNDS = (
+    "欧阳 歐陽 司马 司馬 上官 诸葛 諸葛 东方 東方 皇甫 尉迟 尉遲 公孙 公孫 慕容 令狐 夏侯 长孙"
+    " 長孫 宇文 司徒 端木 申屠 轩辕 軒轅 独孤 獨孤 南宫 南宮 西门 西門 呼延 完颜 完顏"
 )
+_COMPOUND_SURNAMES = frozenset(_COMPOUNDS.split(" "))
 
 # End-of-article markers: `(完)`, `（全文完）`, `【完】`, `-END-`.
 END_MARKER = re.compile(

@@ -10,7 +10,10 @@ HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 # which matters in patterns run on every line.
 _HAN_BMP = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # Chinese punctuation as pages print it, full-width forms and curly quotes included.
-CJK_PUNCT = "\u3001-\u3003\u3008-\u3011\u3014-\u301f\uff01-\uff0f\uff1a-\uff20\u2018-\u201d\u2014\u2026\u00b7"
+CJK_PUNCT = (
+    "\u3001-\u3003\u3008-\u3011\u3014-\u301f\uff01-\uff0f\uff1a-\uff20"
+    "\u2018-\u201d\u2014\u2026\u00b7"
+)
 # Text that reads as Chinese: ideographs and the punctuation that sits between them.
 CJK = HAN + CJK_PUNCT
 # Punctuation that ends a sentence, in both widths.
@@ -66,28 +69,27 @@ def zh(pattern: str) -> str:
     return "".join(out)
 
 
-def forms(word: str) -> list[str]:
+def forms(word: str, limit: int = 64) -> list[str]:
     """`word` as written in Simplified and in its Traditional variants (literal strings).
 
-    Pages keep to one script, so the forms are the Simplified word and the word with
-    every character in its first, second... Traditional form, not every mixture.
+    The word in one script comes first, then mixtures of the variants, as converters pick
+    them by context (注 stays 注 in 關注 but becomes 註 in 註冊); `limit` caps the mixtures
+    of long words, never the single-script forms.
     """
-    width = max((len(_VARIANTS.get(ch, ch)) for ch in word), default=1)
-    found = []
-    for k in range(width):
-        form = "".join(
-            (options := _VARIANTS.get(ch, ch))[min(k, len(options) - 1)] for ch in word
-        )
-        if k == 0 or form != found[0]:
-            found.append(form)
-    return found
+    options = [_VARIANTS.get(ch, ch) for ch in word]
+    width = max(map(len, options), default=1)
+    pure = ["".join(o[min(k, len(o) - 1)] for o in options) for k in range(width)]
+    mixed = [""]
+    for option in options:
+        mixed = [head + ch for head in mixed for ch in option][:limit]
+    return list(dict.fromkeys(pure + mixed))
 
 
 _Trie = dict[str, "_Trie"]
 
 
-def keyword_pattern(words: list[str]) -> str:
-    """A regex matching any of `words` in every script form, shaped as a trie.
+def keyword_pattern(words: list[str], *, expand: bool = True) -> str:
+    """A regex matching any of `words` (in every script form unless `expand=False`), as a trie.
 
     A flat alternation of a few hundred literals makes the engine try every branch at
     every candidate position (~3 us per line); sharing prefixes leaves one branch per
@@ -95,7 +97,7 @@ def keyword_pattern(words: list[str]) -> str:
     """
     trie: _Trie = {}
     for word in words:
-        for form in forms(word):
+        for form in forms(word) if expand else [word]:
             node = trie
             for ch in form:
                 node = node.setdefault(ch, {})
@@ -124,15 +126,14 @@ _CLOSING = "，。、；：！？”’」』）】〕》,;:!?"
 # would be tried at every position of the page (~400 us per page instead of ~20).
 _SPACE_AFTER_PUNCT = re.compile(f" (?<=[{_CLOSING}] ) *(?=[{CJK}])")
 _SPACE_BEFORE_PUNCT = re.compile(f" (?<=[{CJK}] ) *(?=[{_CLOSING}])")
-# A lone ideograph set off by spaces on both sides (`王 丕 君`, letter-spaced names) is a typesetting
-# artefact; a space between two multi-character phrases (`非武不栖 进无止境`) is deliberate.
+# A lone ideograph set off by spaces on both sides (`王 丕 君`, letter-spaced names) is a
+# typesetting artefact; a space between two multi-character phrases (`非武不栖 进无止境`) is
+# deliberate.
 # All lookarounds see the original spacing, so `来 坐 一 会 儿` loses every space in one pass.
 # Line breaks count as edges, so the patterns work on a whole page at once.
 _LONE_SPACE = re.compile(
-    f" (?<=[{_HAN_BMP}] )(?:(?<![^ \\n][{_HAN_BMP}] )(?=[{_HAN_BMP}])"
-    f"|(?=[{_HAN_BMP}](?:[ \\n]|$)))"
+    f" (?<=[{_HAN_BMP}] )(?:(?<![^ \\n][{_HAN_BMP}] )(?=[{_HAN_BMP}])|(?=[{_HAN_BMP}](?:[ \\n]|$)))"
 )
-
 
 
 def has_rare_spaces(text: str) -> bool:

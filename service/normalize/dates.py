@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from service.normalize.chars import HAN, zh
 
@@ -79,7 +79,7 @@ def _zone(match: re.Match[str]) -> timezone:
         # A zone without a time is more likely a range or a stray sign: `2024-03-05 -1030`.
         return CHINA
     if match["z"] or (match["u"] and not match["zs"]):
-        return timezone.utc
+        return UTC
     sign, hours, minutes = (
         (match["zs"], match["zh"], match["zm"])
         if match["zs"]

@@ -64,8 +64,7 @@ def _to_gbk_bytes(run: str) -> bytes | None:
 
 def _best_realignment(payload: bytes) -> tuple[str, int | None] | None:
     """The most plausible strict decoding of a lost lead byte + `payload`, and a dangling lead."""
-    found = _best_with_leads(payload, _LIKELY_LEADS) or _best_with_leads(payload, _OTHER_LEADS)
-    return found
+    return _best_with_leads(payload, _LIKELY_LEADS) or _best_with_leads(payload, _OTHER_LEADS)
 
 
 def _best_with_leads(payload: bytes, leads: tuple[int, ...]) -> tuple[str, int | None] | None:
@@ -185,7 +184,6 @@ def mojibake_suspects(text: str) -> Suspects:
     return Suspects(
         latin1=any("\u00e0" <= ch <= "\u00ef" for ch in found),
         lost_byte="?" in found,
-        garbage=not found.isdisjoint(_GARBAGE_HEADS) or any(
-            "\ue000" <= ch <= "\uf8ff" for ch in found
-        ),
+        garbage=not found.isdisjoint(_GARBAGE_HEADS)
+        or any("\ue000" <= ch <= "\uf8ff" for ch in found),
     )

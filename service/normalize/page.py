@@ -68,7 +68,9 @@ _SITE_NAME = re.compile(
     ".{0,8}" + zh("(?:网|频道|首页|新闻网|客户端|官网|门户|在线|日报|晚报|新闻|中心)") + "$"
 )
 _TRAIL_LABEL = re.compile(
-    zh(r"^(?:您的位置|你的位置|您现在的位置|你现在的位置|当前位置|现在位置|所在位置|位置|导航)\s*[:：]\s*")
+    zh(
+        r"^(?:您的位置|你的位置|您现在的位置|你现在的位置|当前位置|现在位置|所在位置|位置|导航)\s*[:：]\s*"
+    )
 )
 _TRAIL_SPLIT = re.compile(r"\s*(?:>>|>|»|＞|→|/)\s*")
 _TRAIL_NOISE = re.compile(zh("首页|主页|网站首页|Home|正文|文章|详情|内容|正文内容"))
@@ -297,7 +299,9 @@ def _good(line: _Line) -> bool:
 
 def _section(breadcrumb: str) -> str | None:
     trail = _TRAIL_LABEL.sub("", breadcrumb)
-    items = [item for item in _TRAIL_SPLIT.split(trail) if item and not _TRAIL_NOISE.fullmatch(item)]
+    items = [
+        item for item in _TRAIL_SPLIT.split(trail) if item and not _TRAIL_NOISE.fullmatch(item)
+    ]
     if len(items) > 1 and _SITE_HOME.fullmatch(items[0]):
         items = items[1:]
     return " > ".join(items) or None

@@ -71,7 +71,7 @@ def strip_pinyin_notes(text: str) -> tuple[str, int]:
 
 
 def chars_read_as(text: str, syllable: str) -> set[str]:
-    """Characters the page itself annotates as `syllable` (`創(chuàng)`): a page-local dictionary."""
+    """Characters the page annotates as `syllable` (`創(chuàng)`): a page-local dictionary."""
     found: set[str] = set()
     for note in (f"({syllable})", f"（{syllable}）"):
         if note in text:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from service.normalize.chars import CJK_PUNCT, HAN, SENTENCE_END, forms, keyword_pattern, zh
+from service.normalize.chars import HAN, SENTENCE_END, forms, keyword_pattern, zh
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -347,7 +347,7 @@ _KEYWORD_RULE = {
     for word in words.split("/")
     for form in forms(word)
 }
-_KEYWORDS_RE = re.compile(keyword_pattern(list(_KEYWORD_RULE)))
+_KEYWORDS_RE = re.compile(keyword_pattern(list(_KEYWORD_RULE), expand=False))
 
 # Bars between short items: `关于我们(About Us) | 工作人员查询 | 免责声明 | 广告服务`.
 _BAR = re.compile(r"\s*[|｜]\s*")

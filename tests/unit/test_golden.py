@@ -98,7 +98,8 @@ def test_body_is_clean(case: tuple[dict[str, Any], Article]) -> None:
     assert "\n\n\n" not in article.body
     assert article.body == article.body.strip()
     for paragraph in article.body.split("\n\n"):
-        assert paragraph and paragraph == paragraph.strip()
+        assert paragraph
+        assert paragraph == paragraph.strip()
 
 
 def test_flags(case: tuple[dict[str, Any], Article]) -> None:
