@@ -74,7 +74,13 @@ _TRAIL_LABEL = re.compile(
 )
 _TRAIL_SPLIT = re.compile(r"\s*(?:>>|>|»|＞|→|/)\s*")
 _TRAIL_NOISE = re.compile(zh("首页|主页|网站首页|Home|正文|文章|详情|内容|正文内容"))
-_VALUE_END = re.compile(r"\s|[|丨]")
+# Where a labelled value ends: a space, a bar, or the dash of `人民网-人民日报`.
+_VALUE_END = re.compile(r"\s|[|丨]|[-—－_](?=[^\d])")
+_SITE_SUFFIX = re.compile(
+    "(?:(?:_[^_]{1,16}?|\\s+[-|–—]\\s+[^-|–—]{1,16}?)"
+    + zh("(?:网|频道|新闻|在线|客户端|日报|晚报|APP)")
+    + ")+$"
+)
 # The first item of a trail when it names the site rather than a section.
 _SITE_HOME = re.compile(".{1,10}" + zh("(?:网|网站|新闻网|客户端|APP|App|官网|新闻|日报|晚报|报)"))
 _BREAK_AFTER = "，,、:：；;"
@@ -443,6 +449,10 @@ def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
 
     title_at = _choose_title(lines, metas, first_prose)
     title = lines[title_at].text if title_at is not None else ""
+    # The page's <title> form (`…_新闻频道_央视网`) repeats the headline with site names.
+    bare_title = _SITE_SUFFIX.sub("", title) if title else ""
+    if wide_count(bare_title) < 5:
+        bare_title = title
     subtitle_at: int | None = None
     body_start = first_prose
     if title_at is not None:
@@ -452,7 +462,7 @@ def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
             classified.upto(line.index + 1)
             if line.rule is not None or line.index in metas:
                 continue
-            if line.text == title:
+            if line.text in (title, bare_title):
                 line.rule = R.TITLE_REPEAT
                 continue
             if (
@@ -500,7 +510,9 @@ def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
 
     body = [line for line in lines[body_start:cutoff] if line.rule is None]
     for line in body:
-        if line.text == title or (subtitle_at is not None and line.text == lines[subtitle_at].text):
+        if line.text in (title, bare_title) or (
+            subtitle_at is not None and line.text == lines[subtitle_at].text
+        ):
             line.rule = R.TITLE_REPEAT
             continue
         if len(line.text) <= 60 and not R.ends_sentence(line.text):
@@ -524,7 +536,7 @@ def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
                 line.rule = R.NO_BODY
         return _Analysis(lines, raw, None)
     page = Page(
-        title=title,
+        title=bare_title,
         subtitle=subtitle or None,
         body=body_text,
         authors=tuple(facts.authors),

@@ -310,6 +310,8 @@ FURNITURE = [
     ("喜欢就按个赞吧!!!", "share_prompt"),
     ("点击上方蓝字关注我们", "share_prompt"),
     ("点击关闭提示", "ui_word"),
+    ("举报/反馈", "ui_word"),
+    ("返回搜狐，查看更多", "related_list"),
     ("【字体：大 中 小】【打印本页】【关闭窗口】", "page_tools"),
     ("原文中此處為連結, 暫不支援採集", "placeholder"),
     ("【此处为视频，暂不支持采集】", "placeholder"),
@@ -498,6 +500,23 @@ def test_title_subtitle_and_byline() -> None:
     assert page.authors == ("王五",)
     assert page.section == "新闻"
     assert page.body == PROSE
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("全国两会代表委员热议科技自立自强_新闻频道_央视网", "全国两会代表委员热议科技自立自强"),
+        ("某地举行活动 - 新华网", "某地举行活动"),
+        ("全国两会｜代表委员热议", "全国两会｜代表委员热议"),
+    ],
+)
+def test_site_names_after_the_title_are_dropped(title: str, expected: str) -> None:
+    assert normalize(f"{title}\n\n{PROSE}").title == expected
+
+
+def test_source_takes_the_outlet_before_a_dash() -> None:
+    page = normalize(f"某地举行活动\n来源：人民网-人民日报\n\n{PROSE}")
+    assert page.source == "人民网"
 
 
 def test_a_heading_under_a_bare_title_stays_in_the_body() -> None:
