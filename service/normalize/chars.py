@@ -22,7 +22,8 @@ SENTENCE_END = "。！？!?…"
 CLOSERS = "”’」』）)】"
 
 # Simplified characters of the rule keywords and their Traditional forms. Derived once with
-# OpenCC s2t, s2hk and s2tw (character level); tests/unit/test_pages.py checks every keyword.
+# OpenCC s2t, s2hk and s2tw (character level); tests/unit/test_normalize_rules.py checks that
+# every ideograph in the rule modules is covered.
 _VARIANT_GROUPS = (
     "与與 业業 东東 个個 为為爲 举舉 习習 于於 仅僅 们們 众眾衆 传傳 体體 关關 册冊 写寫 击擊 划劃"
     " 别別 制製 务務 华華 单單 参參 发發 台臺 号號 员員 国國 图圖 场場 声聲 处處 备備 实實 审審"
@@ -33,6 +34,14 @@ _VARIANT_GROUPS = (
     " 邮郵 采採 链鏈 键鍵 长長 门門 闭閉 问問 间間 闻聞 阅閱閲 随隨 页頁 顶頂 顾顧 频頻 题題 处處"
     " 达達 该該 乐樂 气氣 领領 导導 讲講 师師 测測 试試 络絡 区區 县縣 广廣 图圖 闻聞 须須 层層"
     " 动動 态態 节節 头頭 现現 线線 纪紀 预預 览覽 击擊 释釋"
+    " 万萬 专專 严嚴 乔喬 亿億 余餘 内內 冯馮 刘劉 创創 办辦 卢盧 卫衛衞 叶葉 后後 吕呂 吨噸"
+    " 听聽 吴吳 复復 娄婁 娱娛 孙孫 宁寧 宫宮 岳嶽 峰峯 庄莊 应應 庞龐 张張 戶户 据據 无無 术術"
+    " 杨楊 杰傑 栾欒 欧歐 汉漢 汤湯 涂塗 温溫 游遊 溫温 烟煙 独獨 画畫 畅暢 确確 种種 笔筆 纠糾"
+    " 绘繪 综綜 罗羅 聂聶 苏蘇 范範 萧蕭 蒋蔣 衛衞 装裝 觉覺 订訂 认認 询詢 详詳 诸諸 谢謝 谭譚"
+    " 财財 费費 贺賀 贾賈 赖賴 赵趙 车車 轩軒 辆輛 辕轅 边邊 连連 迟遲 邓鄧 邬鄔 邹鄒 郁鬱 郑鄭"
+    " 钟鍾 钱錢 错錯 闫閆 闵閔 阎閻 阳陽 际際 陆陸 陈陳 韦韋 韩韓 项項 颜顏 馈饋 马馬 驻駐 骆駱"
+    " 鲁魯 鲍鮑 麦麥 黄黃 齐齊 龙龍 龚龔 会會 儿兒 吗嗎 峯峰 栖棲 烫燙 爲為 臺台 衆眾 进進 锟錕"
+    " 閱閲"
 )
 _VARIANTS: dict[str, str] = {}
 for _group in _VARIANT_GROUPS.split():

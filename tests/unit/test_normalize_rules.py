@@ -401,6 +401,26 @@ def test_keyword_variants_cover_opencc_traditional(word: str) -> None:
         assert converted in forms(word) or re.fullmatch(zh(word), converted)
 
 
+def test_variant_table_covers_every_ideograph_of_the_rules() -> None:
+    """Each character a rule is written with has every Traditional form OpenCC gives it."""
+    import re
+    from pathlib import Path
+
+    import service.normalize as package
+    from service.normalize.chars import _VARIANTS
+
+    folder = Path(package.__file__).parent
+    source = "".join(path.read_text("utf-8") for path in folder.glob("*.py"))
+    missing = set()
+    for config in ("s2t", "s2hk", "s2tw"):
+        converter = _converter(config)
+        for char in set(re.findall("[\u4e00-\u9fff]", source)):
+            converted = converter.convert(char)
+            if len(converted) == 1 and converted not in _VARIANTS.get(char, char):
+                missing.add(char + converted)
+    assert not missing, " ".join(sorted(missing))
+
+
 # --- bylines, datelines, signatures ------------------------------------------------------
 
 
