@@ -101,6 +101,14 @@ LEAD_CREDIT = re.compile(
 )
 
 
+# `（中央社記者陳怡君台北1日電）`: outlet, reporter, place and day in one run, no spaces.
+REPORTER_DATELINE = re.compile(
+    f"^[(（]?(?P<outlet>{_OUTLET})?(?:{zh('特约记者|记者')})"
+    f"(?P<names>[{HAN}]{{2,3}}(?:、[{HAN}]{{2,3}})*)(?P<place>[{HAN}]{{2,4}}?)"
+    f"(?:(?P<month>1[0-2]|0?[1-9])月)?(?P<day>3[01]|[12]\\d|0?[1-9])日(?:{zh('电|讯')})[)）]?\\s*"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Byline:
     """Names credited as authors and the outlet named in front of 记者, if any."""
@@ -115,7 +123,7 @@ class Dateline:
 
     outlet: str | None
     place: str | None
-    month: int
+    month: int | None
     day: int
     authors: tuple[str, ...]
     title: str | None
@@ -181,11 +189,27 @@ def parse_byline(text: str, *, require_role: bool = True) -> Byline | None:
     return Byline(tuple(authors), source)
 
 
+def _reporter_dateline(paragraph: str) -> Dateline | None:
+    match = REPORTER_DATELINE.match(paragraph)
+    if match is None:
+        return None
+    names = tuple(name for name in match["names"].split("、") if is_name(name))
+    return Dateline(
+        outlet=_outlet(match["outlet"]) if match["outlet"] else None,
+        place=match["place"],
+        month=int(match["month"]) if match["month"] else None,
+        day=int(match["day"]),
+        authors=names,
+        title=None,
+        rest=paragraph[match.end() :],
+    )
+
+
 def parse_dateline(paragraph: str) -> Dateline | None:
     """Read a dispatch dateline at the start of a paragraph, or return None."""
     match = DATELINE.match(paragraph)
     if match is None:
-        return None
+        return _reporter_dateline(paragraph)
     outlet = _outlet(match["outlet"])
     authors: tuple[str, ...] = ()
     if match["byline"]:

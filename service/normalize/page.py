@@ -42,7 +42,10 @@ NORMALIZER_VERSION = "1.0.0"
 # mojibake, which must survive until it is repaired.
 _NEWLINE = re.compile("\r\n|[\r\u2028\u2029]")
 _URL = re.compile(r"https?://[^\s\u3000-\u303f\uff00-\uffef\"'<>()（）]+")
-_ORIGINAL_TITLE = re.compile(zh("原标题") + r"\s*[:：]")
+_ORIGINAL_TITLE = re.compile(r"[(（【\[]?\s*" + zh("原标题") + r"\s*[:：]\s*(?P<title>[^)）】\]]*)")
+_HAN_CHAR = re.compile(f"[{HAN}]")
+# Labels that may run straight into a date: `发布时间2024-03-05`.
+_LABEL_END = re.compile(zh("(?:时间|日期|发布|发表|更新|发表于|发布于)\\s*$"))
 _LABEL = re.compile(
     "(?P<label>"
     + zh(
@@ -73,7 +76,7 @@ _TRAIL_LABEL = re.compile(
     )
 )
 _TRAIL_SPLIT = re.compile(r"\s*(?:>>|>|»|＞|→|/)\s*")
-_TRAIL_NOISE = re.compile(zh("首页|主页|网站首页|Home|正文|文章|详情|内容|正文内容"))
+_TRAIL_NOISE = re.compile(zh(".{0,6}(?:首页|主页)|Home|正文.*|文章|详情|内容"))
 # Where a labelled value ends: a space, a bar, or the dash of `人民网-人民日报`.
 _VALUE_END = re.compile(r"\s|[|丨]|[-—－_](?=[^\d])")
 _SITE_SUFFIX = re.compile(
@@ -83,6 +86,8 @@ _SITE_SUFFIX = re.compile(
 )
 # The first item of a trail when it names the site rather than a section.
 _SITE_HOME = re.compile(".{1,10}" + zh("(?:网|网站|新闻网|客户端|APP|App|官网|新闻|日报|晚报|报)"))
+# A first item that can only be the site itself, even when nothing follows it.
+_SITE_NAME_FIRST = re.compile(".{1,10}" + zh("(?:网|网站|客户端|APP|App|官网)"))
 _BREAK_AFTER = "，,、:：；;"
 _ENUMERATED = re.compile(
     r"^(?:[(（]?[一二三四五六七八九十\d]+[)）、.．]|[①-⑳]|"
@@ -158,6 +163,7 @@ class _Meta:
     source: str | None = None
     authors: tuple[str, ...] = ()
     dateline: by.Dateline | None = None
+    title: str | None = None
 
 
 @dataclass(slots=True)
@@ -205,9 +211,19 @@ def _detect_meta(line: _Line) -> _Meta | None:
     # Cheap character tests first: most lines here are titles and short paragraphs.
     dateline = by.DATELINE.match(text) if "月" in text else None
     if dateline is not None and dateline["title"]:
-        return _Meta(R.DATELINE_TITLE, dateline=by.parse_dateline(text))
-    if text[0] == "原" and _ORIGINAL_TITLE.match(text):
-        return _Meta(R.ORIGINAL_TITLE)
+        parsed = by.parse_dateline(text)
+        return _Meta(R.DATELINE_TITLE, dateline=parsed, title=parsed.title if parsed else None)
+    if "记" in text or "記" in text:
+        reporter = by.REPORTER_DATELINE.match(text)
+        if reporter is not None and reporter.end() == len(text):
+            parsed = by.parse_dateline(text)
+            if parsed is not None and parsed.authors:
+                return _Meta(
+                    R.BYLINE, authors=parsed.authors, source=parsed.outlet, dateline=parsed
+                )
+    original = _ORIGINAL_TITLE.match(text) if "原" in text[:3] else None
+    if original is not None:
+        return _Meta(R.ORIGINAL_TITLE, title=original["title"].strip())
     fields = _labelled_fields(line.plain) if ":" in text or "：" in text else []
     if fields and (_LABEL.match(line.plain) or len(fields) >= 2):
         meta = _Meta(R.FIELDS_LINE)
@@ -233,7 +249,7 @@ def _detect_meta(line: _Line) -> _Meta | None:
             meta.rule = R.BYLINE
         return meta
     spans = dates.date_spans(text)
-    if spans:
+    if spans and not any(_embedded(text, start, end) for start, end in spans):
         rest = "".join(
             text[end : spans[k + 1][0] if k + 1 < len(spans) else None]
             for k, (_, end) in enumerate(spans)
@@ -265,6 +281,17 @@ def _detect_meta(line: _Line) -> _Meta | None:
             rule = R.BYLINE if credit.authors else R.EDITOR
             return _Meta(rule, authors=credit.authors, source=credit.source)
     return None
+
+
+def _embedded(text: str, start: int, end: int) -> bool:
+    """A date inside running text (`这项新规3月1日起施行`) does not make a date line."""
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    return (_HAN_CHAR.match(before) is not None and not _LABEL_END.search(text, 0, start)) or (
+        _HAN_CHAR.match(after) is not None and not _WEEKDAY.match(text, end)
+    )
 
 
 def _title_shaped(line: _Line) -> bool:
@@ -308,7 +335,9 @@ def _section(breadcrumb: str) -> str | None:
     items = [
         item for item in _TRAIL_SPLIT.split(trail) if item and not _TRAIL_NOISE.fullmatch(item)
     ]
-    if len(items) > 1 and _SITE_HOME.fullmatch(items[0]):
+    if items and (
+        _SITE_NAME_FIRST.fullmatch(items[0]) or (len(items) > 1 and _SITE_HOME.fullmatch(items[0]))
+    ):
         items = items[1:]
     return " > ".join(items) or None
 
@@ -374,13 +403,9 @@ def _choose_title(lines: list[_Line], metas: dict[int, _Meta], stop: int) -> int
             runs[-1].append(line.index)
     if not candidates:
         return None
-    # A title printed twice (above the body, or in a `题:` dateline) is the title.
-    seen = Counter(line.text for line in lines if line.text)
-    seen.update(
-        meta.dateline.title
-        for meta in metas.values()
-        if meta.dateline is not None and meta.dateline.title
-    )
+    # A title printed twice (above the body, in a `题:` dateline or as 原标题) is the title.
+    seen = Counter(line.text for line in lines)
+    seen.update(meta.title for meta in metas.values() if meta.title)
     for index in candidates:
         if seen[lines[index].text] > 1:
             return index
@@ -571,7 +596,8 @@ def _take_dateline(facts: _Facts, dateline: by.Dateline, order: int) -> None:
     facts.add_authors(dateline.authors)
     if dateline.outlet:
         facts.sources.append((2, order, dateline.outlet))
-    facts.dated.append((3, order, dates.FoundDate(None, dateline.month, dateline.day)))
+    if dateline.month is not None:
+        facts.dated.append((3, order, dates.FoundDate(None, dateline.month, dateline.day)))
 
 
 def _read_footer(

@@ -148,7 +148,7 @@ _LED: tuple[_Led, ...] = (
     _Led(
         UI_WORD,
         "登录|注册|搜索|首页|返回|菜单|更多|收藏|举报|举报/反馈|反馈|我要反馈|关闭|打印|打印/关闭"
-        "|目录|导航|订阅|取消|确定|展开"
+        "|目录|导航|订阅|关注|取消|确定|展开"
         "|收起|全文|展开全文|查看全文|阅读全文|加载更多|点击加载更多|返回顶部|回到顶部|返回首页"
         "|返回列表|顶部|广告|置顶|刷新|微信|微博|朋友圈|QQ空间|复制链接|点击关闭提示|关闭提示"
         "|纠错|我要纠错|打印本页",
@@ -211,6 +211,8 @@ _LED: tuple[_Led, ...] = (
         r"[^。]{0,10}" + _words("在看|点赞|按个赞|点个赞|分享|转发|关注") + r"[^。]{0,10}$",
     ),
     _Led(PAGE_TOOLS, _TOOL_WORDS, _TOOL_TAIL),
+    # `发布于：北京市`, `IP属地：上海`: where the post was sent from, not a date.
+    _Led(PAGE_TOOLS, "发布于|发表于|IP属地", r"[:：]?\s*[^\d]{1,12}$"),
     _Led(PAGE_TOOLS, "【|[", r"\s*" + _words(_TOOL_WORDS) + _TOOL_TAIL),
 )
 _LOOSE: tuple[_Loose, ...] = (
@@ -231,6 +233,8 @@ _LOOSE: tuple[_Loose, ...] = (
         lambda text: text.endswith(("APP", "App", "app", "端")),
     ),
     _Loose(COMMENTS, r"\d+\s*" + _words("条评论") + r".{0,8}$", lambda text: text[0].isdigit()),
+    # A bare counter (likes, shares, comments) left by an icon row.
+    _Loose(PAGE_TOOLS, r"[\d.,万wkK+]{1,8}$", lambda text: text[0].isdigit(), longest=8),
     _Loose(
         COMMENTS,
         r".{0,10}" + _words("文明上网") + r".{0,10}" + _words("理性发言"),
