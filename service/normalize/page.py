@@ -1,25 +1,25 @@
 """The normalizer pipeline: a page's text in, a `Page` and a decision for every line out.
 
-Passes, in order: repair mojibake and strip pinyin notes over the whole text; tidy each
-line's spaces; mark furniture lines (rules.py); find the title block (title, subtitle,
-byline, date and source lines) ahead of the first real paragraph; cut the footer at the
-first footer rule after the body; take datelines, end markers and signatures off the first
-and last paragraphs; join broken paragraphs; keep repeated paragraphs once.
+Passes, in order: repair mojibake and strip pinyin notes over the whole text; tidy the
+spaces; mark furniture lines (rules.py), lazily and in order; find the title block (title,
+deck, byline, date and source lines, meta.py) ahead of the first real paragraph; cut the
+footer at the first footer rule after the body; take datelines, end markers and signatures
+off the first and last paragraphs; join broken paragraphs; keep repeated paragraphs once.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from service.errors import BundleRejected, ReasonCode
 from service.normalize import byline as by
 from service.normalize import dates
+from service.normalize import meta as M
 from service.normalize import rules as R
 from service.normalize.chars import (
-    HAN,
     collapse_spaces,
     drop_zero_width,
     has_rare_spaces,
@@ -42,52 +42,6 @@ NORMALIZER_VERSION = "1.0.0"
 # mojibake, which must survive until it is repaired.
 _NEWLINE = re.compile("\r\n|[\r\u2028\u2029]")
 _URL = re.compile(r"https?://[^\s\u3000-\u303f\uff00-\uffef\"'<>()（）]+")
-_ORIGINAL_TITLE = re.compile(r"[(（【\[]?\s*" + zh("原标题") + r"\s*[:：]\s*(?P<title>[^)）】\]]*)")
-_HAN_CHAR = re.compile(f"[{HAN}]")
-# Labels that may run straight into a date: `发布时间2024-03-05`.
-_LABEL_END = re.compile(zh("(?:时间|日期|发布|发表|更新|发表于|发布于)\\s*$"))
-_LABEL = re.compile(
-    "(?P<label>"
-    + zh(
-        "文章来源|本文来源|信息来源|来源于|来源|稿源|出处|转自|作者|记者|发布时间|发布日期|发表时间"
-        "|发表于|更新时间|时间|日期|浏览次数|阅读量|点击数|浏览|点击|阅读|字号"
-    )
-    + r"|Source|Published|Posted)\s*[:：]\s*"
-)
-_SOURCE_LABELS = re.compile(
-    zh("^(?:文章来源|本文来源|信息来源|来源于|来源|稿源|出处|转自|Source)$")
-)
-_AUTHOR_LABELS = re.compile(zh("^(?:作者|记者)$"))
-_DATE_LABELS = re.compile(zh("^(?:发布时间|发布日期|发表时间|发表于|时间|日期|Published|Posted)$"))
-_UPDATE_LABELS = re.compile(zh("^更新时间$"))
-_WEEKDAY = re.compile(zh("星期[一二三四五六日天]|周[一二三四五六日]"))
-_LEFTOVER = re.compile(r"[\s|丨/:：·\-—,，()（）\[\]【】《》]+|" + zh(r"第\s*\d+\s*版"))
-# A WeChat article's header: `原创 林小雨 城市观察笔记 2023年11月18日 07:30`.
-_WECHAT_HEADER = re.compile(
-    f"^(?:{zh('原创')}\\s+)(?P<author>[{HAN}·]{{2,8}})\\s+(?P<account>[^\\s\\d]{{2,20}})"
-)
-_OUTLET_SHAPE = re.compile(f"[{HAN}A-Za-z][{HAN}A-Za-z·/]{{1,19}}")
-_SITE_NAME = re.compile(
-    ".{0,8}" + zh("(?:网|频道|首页|新闻网|客户端|官网|门户|在线|日报|晚报|新闻|中心)") + "$"
-)
-_TRAIL_LABEL = re.compile(
-    zh(
-        r"^(?:您的位置|你的位置|您现在的位置|你现在的位置|当前位置|现在位置|所在位置|位置|导航)\s*[:：]\s*"
-    )
-)
-_TRAIL_SPLIT = re.compile(r"\s*(?:>>|>|»|＞|→|/)\s*")
-_TRAIL_NOISE = re.compile(zh(".{0,6}(?:首页|主页)|Home|正文.*|文章|详情|内容"))
-# Where a labelled value ends: a space, a bar, or the dash of `人民网-人民日报`.
-_VALUE_END = re.compile(r"\s|[|丨]|[-—－_](?=[^\d])")
-_SITE_SUFFIX = re.compile(
-    "(?:(?:_[^_]{1,16}?|\\s+[-|–—]\\s+[^-|–—]{1,16}?)"
-    + zh("(?:网|频道|新闻|在线|客户端|日报|晚报|APP)")
-    + ")+$"
-)
-# The first item of a trail when it names the site rather than a section.
-_SITE_HOME = re.compile(".{1,10}" + zh("(?:网|网站|新闻网|客户端|APP|App|官网|新闻|日报|晚报|报)"))
-# A first item that can only be the site itself, even when nothing follows it.
-_SITE_NAME_FIRST = re.compile(".{1,10}" + zh("(?:网|网站|客户端|APP|App|官网)"))
 _BREAK_AFTER = "，,、:：；;"
 _ENUMERATED = re.compile(
     r"^(?:[(（]?[一二三四五六七八九十\d]+[)）、.．]|[①-⑳]|"
@@ -156,142 +110,10 @@ class _Line:
 
 
 @dataclass(slots=True)
-class _Meta:
-    rule: R.Rule
-    date: dates.FoundDate | None = None
-    labeled: bool = False
-    source: str | None = None
-    authors: tuple[str, ...] = ()
-    dateline: by.Dateline | None = None
-    title: str | None = None
-
-
-@dataclass(slots=True)
-class _Facts:
-    """Metadata gathered while walking the lines, best evidence first by rank."""
-
-    authors: list[str] = field(default_factory=list)
-    sources: list[tuple[int, int, str]] = field(default_factory=list)
-    dated: list[tuple[int, int, dates.FoundDate]] = field(default_factory=list)
-    dateline: by.Dateline | None = None
-    section: str | None = None
-    url: str | None = None
-
-    def add_authors(self, names: tuple[str, ...]) -> None:
-        self.authors.extend(name for name in names if name not in self.authors)
-
-
-@dataclass(slots=True)
 class _Analysis:
     lines: list[_Line]
     raw: list[str]
     page: Page | None
-
-
-def _clean_source(value: str) -> str | None:
-    value = value.strip().strip("《》「」『』【】[]()（）\"'“”")
-    value = _VALUE_END.split(value, maxsplit=1)[0]
-    if not value or len(value) > 30 or _OUTLET_SHAPE.fullmatch(value) is None:
-        return None
-    return value
-
-
-def _labelled_fields(text: str) -> list[tuple[str, str]]:
-    found = list(_LABEL.finditer(text))
-    return [
-        (match["label"], text[match.end() : found[k + 1].start() if k + 1 < len(found) else None])
-        for k, match in enumerate(found)
-    ]
-
-
-def _detect_meta(line: _Line) -> _Meta | None:
-    text = line.text
-    if len(text) > 120:
-        return None
-    # Cheap character tests first: most lines here are titles and short paragraphs.
-    dateline = by.DATELINE.match(text) if "月" in text else None
-    if dateline is not None and dateline["title"]:
-        parsed = by.parse_dateline(text)
-        return _Meta(R.DATELINE_TITLE, dateline=parsed, title=parsed.title if parsed else None)
-    if "记" in text or "記" in text:
-        reporter = by.REPORTER_DATELINE.match(text)
-        if reporter is not None and reporter.end() == len(text):
-            parsed = by.parse_dateline(text)
-            if parsed is not None and parsed.authors:
-                return _Meta(
-                    R.BYLINE, authors=parsed.authors, source=parsed.outlet, dateline=parsed
-                )
-    original = _ORIGINAL_TITLE.match(text) if "原" in text[:3] else None
-    if original is not None:
-        return _Meta(R.ORIGINAL_TITLE, title=original["title"].strip())
-    fields = _labelled_fields(line.plain) if ":" in text or "：" in text else []
-    if fields and (_LABEL.match(line.plain) or len(fields) >= 2):
-        meta = _Meta(R.FIELDS_LINE)
-        kinds = set()
-        for label, value in fields:
-            if _SOURCE_LABELS.match(label):
-                meta.source = meta.source or _clean_source(value)
-                kinds.add("source")
-            elif _AUTHOR_LABELS.match(label):
-                credit = by.parse_byline(value, require_role=False)
-                meta.authors += credit.authors if credit else ()
-                kinds.add("author")
-            elif _DATE_LABELS.match(label) or _UPDATE_LABELS.match(label):
-                found = dates.find_date(value) or dates.find_bare_date(value)
-                if found is not None and meta.date is None:
-                    meta.date, meta.labeled = found, _DATE_LABELS.match(label) is not None
-                kinds.add("date")
-        if kinds == {"source"}:
-            meta.rule = R.SOURCE_LINE
-        elif kinds == {"date"}:
-            meta.rule = R.DATE_LINE
-        elif kinds == {"author"}:
-            meta.rule = R.BYLINE
-        return meta
-    spans = dates.date_spans(text)
-    if spans and not any(_embedded(text, start, end) for start, end in spans):
-        rest = "".join(
-            text[end : spans[k + 1][0] if k + 1 < len(spans) else None]
-            for k, (_, end) in enumerate(spans)
-        )
-        rest = _LEFTOVER.sub(" ", _WEEKDAY.sub(" ", text[: spans[0][0]] + rest)).strip()
-        wechat = _WECHAT_HEADER.match(line.plain)
-        if wechat is not None:
-            return _Meta(
-                R.DATE_LINE,
-                date=dates.find_date(text) or dates.find_bare_date(text),
-                source=_clean_source(wechat["account"]),
-                authors=(wechat["author"],) if by.is_name(wechat["author"]) else (),
-            )
-        if len(rest) <= 24:
-            meta = _Meta(R.DATE_LINE, date=dates.find_date(text) or dates.find_bare_date(text))
-            for label, value in fields:
-                if _SOURCE_LABELS.match(label):
-                    meta.source = _clean_source(value)
-                elif _AUTHOR_LABELS.match(label):
-                    credit = by.parse_byline(value, require_role=False)
-                    meta.authors += credit.authors if credit else ()
-            if meta.source is None and not fields and rest and " " not in rest:
-                meta.source = _clean_source(rest)
-            return meta
-    if len(text) <= 60:
-        credit = by.parse_byline(text)
-        if credit is not None:
-            # A credit naming only the desk (`编辑|张三`) is editor furniture, not a byline.
-            rule = R.BYLINE if credit.authors else R.EDITOR
-            return _Meta(rule, authors=credit.authors, source=credit.source)
-    return None
-
-
-def _embedded(text: str, start: int, end: int) -> bool:
-    """A date inside running text (`这项新规3月1日起施行`) does not make a date line."""
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    before = text[start - 1] if start else " "
-    after = text[end] if end < len(text) else " "
-    return (_HAN_CHAR.match(before) is not None and not _LABEL_END.search(text, 0, start)) or (
-        _HAN_CHAR.match(after) is not None and not _WEEKDAY.match(text, end)
-    )
 
 
 def _title_shaped(line: _Line) -> bool:
@@ -301,7 +123,7 @@ def _title_shaped(line: _Line) -> bool:
         and len(text) <= 80
         and text[-1] not in _FINAL_PUNCT
         and not text.startswith(("http://", "https://"))
-        and not (len(text) <= 10 and _SITE_NAME.fullmatch(text))
+        and not (len(text) <= 10 and M.SITE_NAME.fullmatch(text))
     )
 
 
@@ -328,18 +150,6 @@ def _good(line: _Line) -> bool:
     if R.ends_sentence(core):
         return (line.wide if core is line.text else wide_count(core)) >= 4
     return line.wide >= 40 and any(mark in core for mark in "，,、；;。")
-
-
-def _section(breadcrumb: str) -> str | None:
-    trail = _TRAIL_LABEL.sub("", breadcrumb)
-    items = [
-        item for item in _TRAIL_SPLIT.split(trail) if item and not _TRAIL_NOISE.fullmatch(item)
-    ]
-    if items and (
-        _SITE_NAME_FIRST.fullmatch(items[0]) or (len(items) > 1 and _SITE_HOME.fullmatch(items[0]))
-    ):
-        items = items[1:]
-    return " > ".join(items) or None
 
 
 def _prepare(text: str) -> tuple[list[str], list[_Line], set[str]]:
@@ -374,8 +184,8 @@ def _prepare(text: str) -> tuple[list[str], list[_Line], set[str]]:
         flags.add("mojibake")
     plain = collapse_spaces(work, rare=rare)
     tidy = tidy_spaces(plain)
-    # Blank lines only separate paragraphs: the analysis never looks at them, and `after`
-    # records where they were (a paragraph joins the next only across blank lines).
+    # Blank lines only separate paragraphs: the analysis works on the other lines, and `no`
+    # keeps each one's place among all input lines for --explain.
     lines = [
         _Line(0, no, plain_line, tidy_line)
         for no, (plain_line, tidy_line) in enumerate(
@@ -388,7 +198,7 @@ def _prepare(text: str) -> tuple[list[str], list[_Line], set[str]]:
     return raw, lines, flags
 
 
-def _choose_title(lines: list[_Line], metas: dict[int, _Meta], stop: int) -> int | None:
+def _choose_title(lines: list[_Line], metas: dict[int, M.Meta], stop: int) -> int | None:
     """Index of the title line among the lines before `stop` (the first real paragraph)."""
     candidates: list[int] = []
     runs: list[list[int]] = [[]]
@@ -414,7 +224,11 @@ def _choose_title(lines: list[_Line], metas: dict[int, _Meta], stop: int) -> int
 
 
 def _is_deck(
-    lines: list[_Line], metas: dict[int, _Meta], title_at: int, line: _Line, classified: _Classifier
+    lines: list[_Line],
+    metas: dict[int, M.Meta],
+    title_at: int,
+    line: _Line,
+    classified: _Classifier,
 ) -> bool:
     """A line right under the title is its deck only with evidence of a title block around it.
 
@@ -455,7 +269,7 @@ class _Classifier:
 
 def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
     raw, lines, flags = _prepare(text)
-    facts = _Facts()
+    facts = M.Facts()
     classified = _Classifier(lines)
 
     # The first real paragraph bounds the search for the title block.
@@ -465,17 +279,17 @@ def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
         if line.rule is None and _strong(line):
             first_prose = line.index
             break
-    metas: dict[int, _Meta] = {}
+    metas: dict[int, M.Meta] = {}
     for line in lines[: first_prose + 1]:
         if line.rule is None:
-            meta = _detect_meta(line)
+            meta = M.detect_meta(line.text, line.plain)
             if meta is not None:
                 metas[line.index] = meta
 
     title_at = _choose_title(lines, metas, first_prose)
     title = lines[title_at].text if title_at is not None else ""
     # The page's <title> form (`…_新闻频道_央视网`) repeats the headline with site names.
-    bare_title = _SITE_SUFFIX.sub("", title) if title else ""
+    bare_title = M.SITE_SUFFIX.sub("", title) if title else ""
     if wide_count(bare_title) < 5:
         bare_title = title
     subtitle_at: int | None = None
@@ -514,7 +328,7 @@ def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
             continue
         lines[index].rule = meta.rule
         before_title = title_at is not None and index < title_at
-        _take_meta(facts, meta, rank_shift=3 if before_title else 0, order=index)
+        M.take_meta(facts, meta, rank_shift=3 if before_title else 0, order=index)
 
     # The footer starts at the first footer rule once some prose has been read.
     cutoff = len(lines)
@@ -541,16 +355,16 @@ def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
             line.rule = R.TITLE_REPEAT
             continue
         if len(line.text) <= 60 and not R.ends_sentence(line.text):
-            meta = _detect_meta(line)
+            meta = M.detect_meta(line.text, line.plain)
             if meta is not None:
                 line.rule = meta.rule
-                _take_meta(facts, meta, rank_shift=0, order=line.index)
+                M.take_meta(facts, meta, rank_shift=0, order=line.index)
     body = [line for line in body if line.rule is None]
 
     # A trail with a 位置 label beats a bare one: the bare one may be the site's menu.
     trails = [line.text for line in lines if line.rule is R.BREADCRUMB]
-    trails.sort(key=lambda trail: _TRAIL_LABEL.match(trail) is None)
-    facts.section = next(filter(None, map(_section, trails)), None)
+    trails.sort(key=lambda trail: M.TRAIL_LABEL.match(trail) is None)
+    facts.section = next(filter(None, map(M.section_of, trails)), None)
 
     paragraphs = _body_paragraphs(body, lines, facts, flags)
     body_text = "\n\n".join(paragraphs)
@@ -565,8 +379,8 @@ def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
         subtitle=subtitle or None,
         body=body_text,
         authors=tuple(facts.authors),
-        source=_best_source(facts),
-        published_at=_best_date(facts, title, subtitle, paragraphs),
+        source=M.best_source(facts),
+        published_at=M.best_date(facts, title, subtitle, paragraphs),
         section=facts.section,
         dateline_place=facts.dateline.place if facts.dateline else None,
         url=facts.url,
@@ -576,32 +390,8 @@ def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
     return _Analysis(lines, raw, page)
 
 
-def _take_meta(facts: _Facts, meta: _Meta, *, rank_shift: int, order: int) -> None:
-    facts.add_authors(meta.authors)
-    if meta.source:
-        rank = 0 if meta.rule in (R.SOURCE_LINE, R.FIELDS_LINE) else 1
-        if meta.rule is R.BYLINE:
-            rank = 3
-        facts.sources.append((rank + rank_shift, order, meta.source))
-    if meta.date is not None:
-        rank = 0 if meta.labeled else 1
-        facts.dated.append((rank + rank_shift, order, meta.date))
-    if meta.dateline is not None:
-        _take_dateline(facts, meta.dateline, order)
-
-
-def _take_dateline(facts: _Facts, dateline: by.Dateline, order: int) -> None:
-    if facts.dateline is None:
-        facts.dateline = dateline
-    facts.add_authors(dateline.authors)
-    if dateline.outlet:
-        facts.sources.append((2, order, dateline.outlet))
-    if dateline.month is not None:
-        facts.dated.append((3, order, dates.FoundDate(None, dateline.month, dateline.day)))
-
-
 def _read_footer(
-    lines: list[_Line], cutoff: int, facts: _Facts, classified: _Classifier, *, has_url: bool
+    lines: list[_Line], cutoff: int, facts: M.Facts, classified: _Classifier, *, has_url: bool
 ) -> None:
     """The page's own footer (before any list) may print its URL and a labelled date."""
     for line in lines[cutoff:]:
@@ -613,8 +403,8 @@ def _read_footer(
             if found is not None:
                 facts.url = found.group().rstrip(".,;")
         if line.rule is None and (":" in line.text or "：" in line.text):
-            for label, value in _labelled_fields(line.plain):
-                if _DATE_LABELS.match(label):
+            for label, value in M.labelled_fields(line.plain):
+                if M.DATE_LABELS.match(label):
                     found_date = dates.find_date(value)
                     if found_date is not None:
                         facts.dated.append((0, line.index, found_date))
@@ -635,36 +425,19 @@ def _read_footer(
             facts.dated.append((2, len(lines), found_date))
 
 
-def _best_source(facts: _Facts) -> str | None:
-    return min(facts.sources)[2] if facts.sources else None
-
-
-def _best_date(
-    facts: _Facts, title: str, subtitle: str | None, paragraphs: list[str]
-) -> datetime | None:
-    for _, _, found in sorted(facts.dated, key=lambda item: (item[0], item[1])):
-        year = None
-        if found.year is None:
-            year = dates.page_year([title, subtitle or "", *paragraphs])
-        resolved = found.resolve(year)
-        if resolved is not None:
-            return resolved
-    return None
-
-
-def _strip_lead(line: _Line, facts: _Facts) -> str:
+def _strip_lead(line: _Line, facts: M.Facts) -> str:
     """Take a dispatch dateline or a `本报讯(记者 X)` credit off the first paragraph."""
     text = line.text
     dateline = by.parse_dateline(text)
     if dateline is not None:
-        _take_dateline(facts, dateline, line.index)
+        M.take_dateline(facts, dateline, line.index)
         line.note = "dispatch dateline taken out"
         return dateline.rest.lstrip(" ,，:：")
     credit = by.LEAD_CREDIT.match(text)
     if credit is None:
         return text
     if credit["house"]:
-        outlet = _clean_source(credit["house"])
+        outlet = M.clean_source(credit["house"])
         if outlet is not None:
             facts.sources.append((2, line.index, outlet))
         line.note = "opening credit taken out"
@@ -674,15 +447,14 @@ def _strip_lead(line: _Line, facts: _Facts) -> str:
         return text
     facts.add_authors(parsed.authors)
     if credit["outlet"]:
-        outlet = _clean_source(credit["outlet"])
+        outlet = M.clean_source(credit["outlet"])
         if outlet is not None and not outlet.startswith("本"):
             facts.sources.append((2, line.index, outlet))
     line.note = "opening credit taken out"
     return text[credit.end() :]
-    return text
 
 
-def _strip_tail(line: _Line, text: str, facts: _Facts) -> str:
+def _strip_tail(line: _Line, text: str, facts: M.Facts) -> str:
     """Take end markers and a bracketed signature off the last paragraph."""
     for _ in range(3):
         text, marker = by.strip_end_marker(text)
@@ -696,7 +468,7 @@ def _strip_tail(line: _Line, text: str, facts: _Facts) -> str:
 
 
 def _body_paragraphs(
-    body: list[_Line], lines: list[_Line], facts: _Facts, flags: set[str]
+    body: list[_Line], lines: list[_Line], facts: M.Facts, flags: set[str]
 ) -> list[str]:
     if not body:
         return []
@@ -724,49 +496,28 @@ def _body_paragraphs(
             last.rule = R.END_MARKER
             kept.pop()
 
-    paragraphs: list[str] = []
-    previous: _Line | None = None
-    seen: set[str] = set()
-    owners: list[_Line] = []
+    # Paragraphs as runs of kept lines: a line broken after a comma-like mark continues.
+    groups: list[list[_Line]] = []
     for line in kept:
         text = texts[line.index]
-        # Joined whatever furniture stood between: the decision must depend on the kept text
-        # alone, or normalizing the output again would join what this pass left apart.
-        if (
-            previous is not None
-            and paragraphs
-            and paragraphs[-1][-1] in _BREAK_AFTER
-            and not (paragraphs[-1][-1] in ":：;；" and _ENUMERATED.match(text))
-        ):
-            paragraphs[-1] += text
-            line.rule = R.JOINED
+        # Joined across any furniture that stood between: the decision must rest on the kept
+        # text alone, or normalizing the output again would join what this pass left apart.
+        tail = texts[groups[-1][-1].index][-1] if groups else ""
+        if tail and tail in _BREAK_AFTER and not (tail in ":：;；" and _ENUMERATED.match(text)):
+            groups[-1].append(line)
         else:
-            paragraphs.append(text)
-            owners.append(line)
-            line.rule = R.CONTENT
-        previous = line
-    result: list[str] = []
-    for paragraph, owner in zip(paragraphs, owners, strict=True):
-        key = paragraph
-        if key in seen and wide_count(paragraph) >= 4:
-            owner.rule = R.DUPLICATE
-            for line in kept:
-                if (
-                    line.rule is R.JOINED
-                    and line.index > owner.index
-                    and line.index < _next_owner(owners, owner)
-                ):
-                    line.rule = R.DUPLICATE
+            groups.append([line])
+    paragraphs: list[str] = []
+    for group in groups:
+        paragraph = "".join(texts[line.index] for line in group)
+        repeated = paragraph in paragraphs and wide_count(paragraph) >= 4
+        if repeated:
             flags.add("duplicate_paragraphs_removed")
-            continue
-        seen.add(key)
-        result.append(paragraph)
-    return result
-
-
-def _next_owner(owners: list[_Line], owner: _Line) -> int:
-    later = [other.index for other in owners if other.index > owner.index]
-    return min(later) if later else 1 << 30
+        else:
+            paragraphs.append(paragraph)
+        for position, line in enumerate(group):
+            line.rule = R.DUPLICATE if repeated else R.CONTENT if position == 0 else R.JOINED
+    return paragraphs
 
 
 def normalize(text: str) -> Page:
