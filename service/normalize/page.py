@@ -479,7 +479,10 @@ def _body_paragraphs(
         first.rule = R.DATELINE_TITLE
     # Lines after the last prose line are trailing furniture (captions, credits, stray words).
     prose = [line for line in body if line.rule is None and _good(line)]
-    last_prose = prose[-1].index if prose else body[-1].index
+    if not prose:
+        # Headlines, menus and captions only: nothing here reads as an article.
+        return []
+    last_prose = prose[-1].index
     for line in body:
         if line.index > last_prose and line.rule is None:
             credit = by.parse_byline(line.text)

@@ -564,6 +564,7 @@ def test_detect_script(text: str, script: str) -> None:
     [
         "首页\n新闻\n体育\n登录\n注册\n关于我们 | 联系我们 | 网站地图\nCopyright © 2024",
         "相关推荐\n新闻标题一\n新闻标题二\n新闻标题三",
+        "一个像标题的长一点的导航栏目\n体育新闻\n财经要闻\n国际观察\n社会热点\n图片频道",
         "\n\n\n",
     ],
 )
