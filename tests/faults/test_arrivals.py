@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from service.app import ingest_paths
+from service.settings import Settings
 from tests.faults.helpers import (
     Scene,
     assert_exactly_once,
@@ -97,6 +100,32 @@ def test_racing_claimers_never_take_one_bundle_twice(scene: Scene) -> None:
     assert codes == [0, 0], [err.decode()[-2000:] for _, err in outputs]
     taken = [json.loads(out)["files"] for out, _ in outputs]
 
+    # Six backfills in threads of one process over one inbox (`ingest_paths`, what
+    # `newsdrop ingest --move` runs): none may fail when another takes a file first.
+    threaded = scene.stage(600, tag="race-threads", start=1000, small=True)
+    scene.drop(threaded)
+    settings = Settings(
+        database_url=scene.db_url, data_dir=scene.data_dir, workers=1, batch_size=20
+    )
+    taken_by_thread: list[int] = []
+    failures: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def backfill() -> None:
+        barrier.wait()
+        try:
+            outcomes = ingest_paths(settings, [scene.inbox], move=True)
+        except Exception as exc:  # the test reports any failure of any thread
+            failures.append(repr(exc)[:200])
+            return
+        taken_by_thread.append(sum(n for k, n in outcomes.items() if not k.startswith("reason:")))
+
+    threads = [threading.Thread(target=backfill) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
     # And four processes claiming the same 400 names in the same order from the same moment:
     # the tightest race there is. Exactly one wins each name.
     more = scene.stage(400, tag="race-direct", start=300)
@@ -114,15 +143,19 @@ def test_racing_claimers_never_take_one_bundle_twice(scene: Scene) -> None:
     for name in set(won):
         os.unlink(scene.data_dir / "processing" / name)
 
-    t = tally(scene.db_url, scene.data_dir, names)
+    t = tally(scene.db_url, scene.data_dir, [*names, *threaded])
     scene.report(
         files_per_process=taken,
+        files_per_thread=taken_by_thread,
+        thread_failures=failures,
         direct_claims_per_process=[len(claimed) for claimed in wins],
         direct_double_claims=len(won) - len(set(won)),
         **t.as_dict(),
     )
     assert sum(taken) == 300
-    assert_exactly_once(t, articles=300)
+    assert failures == []
+    assert sum(taken_by_thread) == len(threaded)
+    assert_exactly_once(t, articles=300 + len(threaded))
     assert sorted(won) == sorted(more)  # every name claimed, none twice
 
 
