@@ -205,6 +205,8 @@ def _claim_for_ingest(path: Path, inbox: Inbox, run_id: str, move: bool) -> Clai
         target = inbox.folders.inbox / path.name
         try:
             os.rename(path, target)
+        except FileNotFoundError:
+            return None  # another backfill or the daemon took it after our lstat
         except OSError:
             import shutil
 
