@@ -61,6 +61,8 @@ _SITE_NAME_FIRST = re.compile(".{1,10}" + zh("(?:网|网站|客户端|APP|App|�
 
 @dataclass(slots=True)
 class Meta:
+    """What one metadata line said: its rule and any date, source, authors, dateline, title."""
+
     rule: R.Rule
     date: dates.FoundDate | None = None
     labeled: bool = False
@@ -82,10 +84,12 @@ class Facts:
     url: str | None = None
 
     def add_authors(self, names: tuple[str, ...]) -> None:
+        """Add names not seen yet, keeping the page's order."""
         self.authors.extend(name for name in names if name not in self.authors)
 
 
 def clean_source(value: str) -> str | None:
+    """An outlet name from a labelled value (`人民网-人民日报 作者:…` -> `人民网`), or None."""
     value = value.strip().strip("《》「」『』【】[]()（）\"'“”")
     value = _VALUE_END.split(value, maxsplit=1)[0]
     if not value or len(value) > 30 or _OUTLET_SHAPE.fullmatch(value) is None:
@@ -94,6 +98,7 @@ def clean_source(value: str) -> str | None:
 
 
 def labelled_fields(text: str) -> list[tuple[str, str]]:
+    """`来源:X 作者:Y 发布时间:Z` as (label, value) pairs, in order."""
     found = list(_LABEL.finditer(text))
     return [
         (match["label"], text[match.end() : found[k + 1].start() if k + 1 < len(found) else None])
@@ -190,6 +195,7 @@ def _embedded(text: str, start: int, end: int) -> bool:
 
 
 def section_of(breadcrumb: str) -> str | None:
+    """The section a breadcrumb names, without the site, 首页 and 正文 (`科技`)."""
     trail = TRAIL_LABEL.sub("", breadcrumb)
     items = [
         item for item in _TRAIL_SPLIT.split(trail) if item and not _TRAIL_NOISE.fullmatch(item)
@@ -202,6 +208,7 @@ def section_of(breadcrumb: str) -> str | None:
 
 
 def take_meta(facts: Facts, meta: Meta, *, rank_shift: int, order: int) -> None:
+    """Record a metadata line's evidence; lower ranks win (labelled before inferred)."""
     facts.add_authors(meta.authors)
     if meta.source:
         rank = 0 if meta.rule in (R.SOURCE_LINE, R.FIELDS_LINE) else 1
@@ -216,6 +223,7 @@ def take_meta(facts: Facts, meta: Meta, *, rank_shift: int, order: int) -> None:
 
 
 def take_dateline(facts: Facts, dateline: by.Dateline, order: int) -> None:
+    """Record a dispatch dateline: outlet, place, authors and its month and day."""
     if facts.dateline is None:
         facts.dateline = dateline
     facts.add_authors(dateline.authors)
@@ -226,12 +234,14 @@ def take_dateline(facts: Facts, dateline: by.Dateline, order: int) -> None:
 
 
 def best_source(facts: Facts) -> str | None:
+    """The credited outlet with the best rank (a `来源:` line over a byline's outlet)."""
     return min(facts.sources)[2] if facts.sources else None
 
 
 def best_date(
     facts: Facts, title: str, subtitle: str | None, paragraphs: list[str]
 ) -> datetime | None:
+    """The best-ranked date that resolves; a bare `M月D日` takes the page's own year."""
     for _, _, found in sorted(facts.dated, key=lambda item: (item[0], item[1])):
         year = None
         if found.year is None:

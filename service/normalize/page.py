@@ -258,6 +258,7 @@ class _Classifier:
         self.done = 0
 
     def upto(self, end: int) -> None:
+        """Classify the lines before `end` (and a few more) that are not classified yet."""
         if end <= self.done:
             return
         # A few lines ahead at a time: the per-call overhead showed up in profiles.
