@@ -29,6 +29,7 @@ _FOLD = {other: group[0] for group in _FOLD_GROUPS.split() for other in group[1:
 # A regex pass finds the rare characters to fold; str.translate with a dict would look up
 # every character of the text (~130 us on a seed page).
 _FOLDABLE = re.compile("[" + "".join(sorted(_FOLD)) + "]")
+_CASED = re.compile("[A-Z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff]")
 # Everything that is not a letter or a digit: punctuation, symbols, whitespace.
 _NOT_WORD = re.compile(r"[\W_]+")
 
@@ -85,7 +86,9 @@ def canonical_text(title: str, body: str) -> str:
         text = to_simplified(text)
     if _FOLDABLE.search(text):
         text = _FOLDABLE.sub(lambda match: _FOLD[match.group()], text)
-    return text.lower()
+    # Case only matters for Latin, Greek and Cyrillic letters; lower() on ideographs is a
+    # per-character table lookup that changes nothing.
+    return text.lower() if _CASED.search(text) else text
 
 
 def content_hash(title: str, body: str) -> str:
