@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -37,8 +38,6 @@ _URL_DATE = re.compile(
     r"(?<!\d)(?P<y>(?:19|20)\d{2})[-_/]?(?P<m>0[1-9]|1[0-2])[-_/]?(?P<d>0[1-9]|[12]\d|3[01])(?!\d)"
 )
 _DIGIT = re.compile(r"\d")
-# Zone words written before the date: `北京时间2024年3月5日`.
-_BEIJING_BEFORE = re.compile(zh("北京时间"))
 # A year the page itself writes (`2024年`, `2024常州`), for a bare `M月D日`. A year right
 # after 到/至 is a target (`到2035年`), and one before a counter word is a quantity.
 _YEAR = re.compile(
@@ -148,14 +147,15 @@ def url_date(url: str) -> FoundDate | None:
 
 
 def page_year(texts: list[str]) -> int | None:
-    """The first year the page writes in `texts` (title first), or None: never invented."""
-    for text in texts:
-        match = _YEAR.search(text)
-        if match is not None:
-            return int(match["y"])
-    return None
+    """The year the page itself writes most (title first, then later years), or None.
 
-
-def mentions_beijing_time(line: str) -> bool:
-    """True when the line says 北京时间 (China Standard Time) anywhere."""
-    return _BEIJING_BEFORE.search(line) is not None
+    A title's year (`2020重慶英才大會`) names the event; in the text, history (`2019年以来`)
+    is mentioned once or twice, the year of the story again and again (`2024常州人才周`,
+    `2024年前三季度`). Never invented: no year written, no year.
+    """
+    if texts and (match := _YEAR.search(texts[0])) is not None:
+        return int(match["y"])
+    counts = Counter(int(found["y"]) for text in texts[1:] for found in _YEAR.finditer(text))
+    if not counts:
+        return None
+    return max(counts, key=lambda year: (counts[year], year))
