@@ -120,6 +120,7 @@ _TOOL_TAIL = (
     + r")*$"
 )
 _BRACKETS_OPEN = "【|[|(|（"
+_CONTACT_LABELS = "地址|电话|邮编|传真|邮箱|E-mail|Email|Tel|TEL|Fax"
 
 
 # Loose rules without a cheap hint need one of these words; one search finds out for all.
@@ -184,15 +185,30 @@ _LED: tuple[_Led, ...] = (
     _Led(
         CONTACT,
         "联系地址|联系电话|联系我们|联系方式|联络我们|客服QQ|客服电话|客服热线|投稿邮箱|投稿信箱"
-        "|通讯地址|地址|电话|邮编|传真|邮箱|法律顾问|新闻热线|值班电话|E-mail|Email|Tel|TEL|Fax",
+        "|通讯地址|法律顾问|新闻热线|值班电话|报料热线|新闻报料",
         r"\s*[:：]",
+        200,
+    ),
+    # A bare `地址:` or `电话:` may be part of a notice's text (where to go, whom to call);
+    # two or more such labels on one line are the site's contact footer.
+    _Led(
+        CONTACT,
+        _CONTACT_LABELS,
+        r"\s*[:：].{0,60}?(?:" + _words(_CONTACT_LABELS) + r")\s*[:：]",
         200,
     ),
     _Led(KEYWORDS, "文章关键词|关键词|关键字|标签|Tags|Tag|TAG", r"\s*[:：]", 200),
     _Led(
         DISCLAIMER,
-        "免责声明|版权免责声明|特别声明|郑重声明|声明|版权声明|转载声明",
+        "免责声明|版权免责声明|特别声明|郑重声明|版权声明|转载声明",
         r"(?:\s|[:：]|$)",
+        400,
+    ),
+    # A plain `声明：` opens quoted statements too; the site's own names its reprints.
+    _Led(
+        DISCLAIMER,
+        "声明",
+        r"\s*[:：].{0,40}?" + _words("本网|本站|平台|转载|观点|作者|仅代表|来源|版权"),
         400,
     ),
     _Led(
