@@ -8,9 +8,10 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -22,13 +23,20 @@ from service.inbox import Claimed, Inbox, display_name
 from service.metrics import Metrics
 from service.naming import is_in_progress
 from service.pending import Pending, Signature
-from service.pipeline import Pipeline
+from service.pipeline import Pipeline, Started
 from service.store import Store
 from service.watcher import Hint, Watcher
 
 log = structlog.get_logger("newsdrop")
 
 _TICK = 0.25  # the loop wakes at least this often: liveness, SIGTERM and settle deadlines
+# A scan notes this many files per loop turn, so that a huge inbox's listing never holds up
+# the first commit nor the loop's liveness (measured: ~3 us per file, 15 ms a turn).
+_SCAN_CHUNK = 5000
+# Batches claimed at once: the pool parses the newer while the database writes the older, so
+# both cores stay busy. Measured in-process on 4,000 stand-in bundles (2 cores, shared with
+# other work): 711-718 bundles/s one batch at a time, 744-996/s with two in flight.
+_IN_FLIGHT = 2
 
 _PERMISSION_HINT = (
     "newsdrop's user must read the file, and own or write it: "
@@ -71,6 +79,14 @@ class Backoff:
     def waiting(self, now: float) -> bool:
         """True while the next attempt is not due yet."""
         return now < self.until
+
+
+@dataclass
+class Batch:
+    """Files this process claimed, and their pipeline state once started."""
+
+    claims: list[Claimed]
+    started: Started | None = None
 
 
 @dataclass
@@ -127,9 +143,14 @@ class Daemon:
         self._database_reported = False  # the first state is logged even when it is "down"
         self.last_tick = clock()
         self.last_reconcile: float | None = None
-        self.in_hand: list[Claimed] = []
+        self.in_hand: deque[Batch] = deque()
         self.claim_failures: dict[str, int] = {}  # name -> failed claims in a row
+        # When each claimed file was first seen (ledger `seen_at`); pending files keep it in
+        # `pending` as a monotonic time instead of one datetime each.
         self.seen_at: dict[str, datetime] = {}
+        self._scan: Iterator[tuple[str, os.stat_result]] | None = None
+        self._scan_startup = False
+        self._scan_found = self._scan_missed = 0
         self.snapshot = Snapshot()
         self._snapshot_lock = threading.Lock()
         self._refresher: threading.Thread | None = None
@@ -176,9 +197,11 @@ class Daemon:
         watchdog_every = sdnotify.watchdog_interval()
         last_watchdog = 0.0
         try:
-            self.in_hand = self.inbox.recover()
-            if self.in_hand:
-                log.info("daemon.recovering", files=len(self.in_hand))
+            recovered = self.inbox.recover()
+            if recovered:
+                log.info("daemon.recovering", files=len(recovered))
+            for start in range(0, len(recovered), self.batch_size):
+                self.in_hand.append(Batch(recovered[start : start + self.batch_size]))
             self._reconcile(startup=True)
             while not self.stop_requested.is_set():
                 now = self.clock()
@@ -191,17 +214,19 @@ class Daemon:
                     break
                 self._maybe_reconcile()
                 self._step()
-            # Finish what is already claimed (a single batch), then leave.
-            if self.in_hand and self.database_up:
-                self._process_in_hand()
+            # Finish what is already claimed (the batches in flight), then leave.
+            while self.in_hand and self.database_up and self._finish_oldest():
+                pass
         finally:
             self.stop_requested.set()
             sdnotify.stopping()
             self.watcher.stop()
             self._stop_refresher()
-            log.info("daemon.stopped", in_processing=len(self.in_hand))
+            log.info("daemon.stopped", in_processing=sum(len(b.claims) for b in self.in_hand))
 
     def _wait_time(self, now: float) -> float:
+        if self._scan is not None:
+            return 0.0  # a scan in progress goes on at once
         if not self.database_up or self.in_hand:
             # No file can be taken before the backoff in force ends; a settled file's past
             # deadline must not spin the loop meanwhile (measured: a whole core while down).
@@ -235,12 +260,12 @@ class Daemon:
         if st is None:
             self.pending.forget(name)
             return False
-        fresh = self.pending.note(name, _signature(st), self.clock(), renamed_in=renamed_in)
-        if fresh:
-            self.seen_at.setdefault(name, datetime.now(UTC))
-        return fresh
+        return self.pending.note(name, _signature(st), self.clock(), renamed_in=renamed_in)
 
     def _maybe_reconcile(self) -> None:
+        if self._scan is not None:
+            self._continue_scan()
+            return
         interval = self.poll_seconds if self.watcher.mode == "polling" else self.reconcile_seconds
         due = self.last_reconcile is None or self.clock() - self.last_reconcile >= interval
         if self.overflowed.is_set():
@@ -251,12 +276,33 @@ class Daemon:
             self._reconcile()
 
     def _reconcile(self, *, startup: bool = False) -> None:
-        """Full scan: finds whatever events missed (overflow, NFS, restarts)."""
-        found = missed = 0
-        for name, st in self.inbox.scan():
-            found += 1
-            if self._note(name, st=st) and not startup and self.watcher.mode == "inotify":
-                missed += 1
+        """Full scan: finds whatever events missed (overflow, NFS, restarts).
+
+        Streamed: each loop turn notes the next `_SCAN_CHUNK` files and claims whatever has
+        settled meanwhile, so the scan of a huge inbox never holds up the first commit.
+        """
+        if self._scan is None:
+            self._scan = self.inbox.scan()
+            self._scan_startup = startup
+            self._scan_found = self._scan_missed = 0
+        self._continue_scan()
+
+    def _continue_scan(self) -> None:
+        if self._scan is None:
+            return
+        counting = not self._scan_startup and self.watcher.mode == "inotify"
+        for _ in range(_SCAN_CHUNK):
+            try:
+                name, st = next(self._scan)
+            except StopIteration:
+                break
+            self._scan_found += 1
+            if self._note(name, st=st) and counting:
+                self._scan_missed += 1
+        else:
+            return  # more to scan on the next turn
+        self._scan = None
+        found, missed, startup = self._scan_found, self._scan_missed, self._scan_startup
         self.last_reconcile = self.clock()
         self.metrics.inbox_backlog.set(found)
         if missed:
@@ -281,47 +327,72 @@ class Daemon:
                 return
             self.db_backoff.ok()
             self._database_state(True)
-        if self.in_hand:
-            if not self.file_backoff.waiting(now):
-                self._process_in_hand()
+        if self.in_hand and self.file_backoff.waiting(now):
             return
+        took = False
+        if len(self.in_hand) < _IN_FLIGHT and not self.file_backoff.attempts:
+            claims = self._claim_due(now)
+            if claims:
+                batch = Batch(claims)
+                self.in_hand.append(batch)
+                took = True
+                # Submitted now, parsed by the pool while the batch before it is written.
+                if not self._guard(lambda: self._start(batch)):
+                    return
+        # A lone batch waits one turn for a second one to overlap with, unless none is due.
+        if self.in_hand and (len(self.in_hand) >= _IN_FLIGHT or not took):
+            self._finish_oldest()
+
+    def _start(self, batch: Batch) -> None:
+        batch.started = self.pipeline.start(batch.claims, self.seen_at)
+
+    def _claim_due(self, now: float) -> list[Claimed]:
+        """Claim the settled files, up to a batch, in batch order."""
         due = self.pending.due(now, self.batch_size)
-        if not due:
-            return
         claims: list[Claimed] = []
+        if not due:
+            return claims
         for name, signature, renamed_in in due:
             st = self.inbox.lstat(name)
             if st is None:
                 # Deleted or taken by someone else after we saw it: nothing to ingest, say so.
                 log.info("inbox.file_vanished", name=display_name(name))
                 self.pending.forget(name)
-                self.seen_at.pop(name, None)
                 self.claim_failures.pop(name, None)
                 continue
             if not renamed_in and _signature(st) != signature:
                 self.pending.note(name, _signature(st), now)  # still being written: wait again
                 continue
+            first_seen = self.pending.first_seen(name)
             self.pending.forget(name)
             try:
                 claim = self.inbox.claim(name)
             except (OSError, StorageFull) as exc:
-                self._claim_later(name, st, now, exc)
+                self._claim_later(name, st, now, exc, first_seen)
                 continue
             self.claim_failures.pop(name, None)
             if claim is not None:
                 claims.append(claim)
-        self.in_hand = claims
-        if claims:
-            self._process_in_hand()
+                if first_seen is not None:
+                    # The wall-clock time of the monotonic first sighting, for the ledger.
+                    ago = timedelta(seconds=max(0.0, self.clock() - first_seen))
+                    self.seen_at[name] = datetime.now(UTC) - ago
+        return claims
 
     def _claim_later(
-        self, name: str, st: os.stat_result, now: float, exc: OSError | StorageFull
+        self,
+        name: str,
+        st: os.stat_result,
+        now: float,
+        exc: OSError | StorageFull,
+        first_seen: float | None,
     ) -> None:
         """A file we may not take yet: it alone waits and backs off, the others flow."""
         attempts = self.claim_failures.get(name, 0)
         self.claim_failures[name] = attempts + 1
         delay = min(self.file_backoff.cap, self.file_backoff.base * 2.0**attempts)
-        self.pending.note(name, _signature(st), now + delay)  # due again after the delay
+        # Due again after the delay; still first seen when it was.
+        self.pending.note(name, _signature(st), now + delay, first_seen=first_seen)
         self.metrics.retries.labels(operation="claim").inc()
         code = exc.errno if isinstance(exc, OSError) else errno.ENOSPC
         log.warning(
@@ -344,35 +415,54 @@ class Daemon:
             self.prepare_database = None
         return True
 
-    def _process_in_hand(self) -> None:
+    def _finish_oldest(self) -> bool:
+        """Commit and file the oldest batch in hand; False when it must be retried later."""
+        batch = self.in_hand[0]
+
+        def finish() -> None:
+            if batch.started is None:
+                self._start(batch)
+            assert batch.started is not None
+            self.pipeline.finish(batch.started)
+
+        if not self._guard(finish):
+            # Retried from the files (read, hash, parse again), as a fresh run would.
+            for waiting in self.in_hand:
+                waiting.started = None
+            return False
+        self.in_hand.popleft()
+        for claim in batch.claims:
+            self.seen_at.pop(claim.name, None)
+        self.file_backoff.ok()
+        self._database_state(True)
+        return True
+
+    def _guard(self, action: Callable[[], None]) -> bool:
+        """Run a pipeline step; on a transient failure keep the files, back off, say why."""
         try:
-            self.pipeline.process(self.in_hand, self.seen_at)
+            action()
         except DatabaseUnavailable:
             delay = self.db_backoff.fail(self.clock())
             self.metrics.retries.labels(operation="commit").inc()
             self._database_state(False, retry_in=delay)
-            return
+            return False
         except StorageFull as exc:
             delay = self.file_backoff.fail(self.clock())
             self.metrics.retries.labels(operation="file_move").inc()
             log.error("inbox.storage_full", error=str(exc), retry_in=delay)
-            return
+            return False
         except Transient as exc:
             delay = self.file_backoff.fail(self.clock())
             self.metrics.retries.labels(operation="batch").inc()
             log.warning("ingest.batch_retry", error=type(exc).__name__, retry_in=delay)
-            return
+            return False
         except OSError as exc:
             # Permission problems and the like: keep the files, retry slowly, say what happened.
             delay = self.file_backoff.fail(self.clock())
             self.metrics.retries.labels(operation="file_io").inc()
             log.error("inbox.io_error", error=exc.strerror, errno=exc.errno, retry_in=delay)
-            return
-        for claim in self.in_hand:
-            self.seen_at.pop(claim.name, None)
-        self.in_hand = []
-        self.file_backoff.ok()
-        self._database_state(True)
+            return False
+        return True
 
     def _database_state(self, up: bool, retry_in: float | None = None) -> None:
         if up != self.database_up or not self._database_reported:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
-import signal
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -18,17 +14,16 @@ import structlog
 from sqlalchemy import exc as sa_exc
 
 from service.article import ParsedBundle
-from service.errors import BundleRejected, ReasonCode, Transient
+from service.errors import BundleRejected, ReasonCode
 from service.inbox import Claimed, Inbox, display_name
 from service.metrics import Metrics
 from service.naming import parse_name
-from service.parse import parse_bundle
+from service.pool import Parser, Parsing, WorkersLost, parse_job
 from service.store import Accepted, Arrival, Item, Recorded, Rejected, SameBytes
 
-log = structlog.get_logger("newsdrop")
+__all__ = ["FileResult", "Parser", "Pipeline", "Started", "StorePort", "WorkersLost", "parse_job"]
 
-# Below this many bundles the pipe to a worker costs more than parsing in-process.
-_POOL_MIN_BATCH = 8
+log = structlog.get_logger("newsdrop")
 
 
 class StorePort(Protocol):
@@ -45,64 +40,16 @@ class StorePort(Protocol):
         ...
 
 
-class WorkersLost(Transient):
-    """A parser process died (killed, out of memory): rebuild the pool, retry the batch."""
+@dataclass
+class Started:
+    """A batch on its way: files read and hashed, the unknown ones parsing in the pool."""
 
-
-def parse_job(job: tuple[str, bytes]) -> ParsedBundle | tuple[str, str]:
-    """Parse one bundle; a rejection comes back as (reason code, message)."""
-    name, data = job
-    try:
-        return parse_bundle(name, data)
-    except BundleRejected as exc:
-        return (exc.reason.value, exc.message)
-
-
-def _ignore_stop_signals() -> None:
-    # Ctrl-C and a group-wide SIGTERM reach the workers too; only the main process decides
-    # when to stop, after it has filed the batch in hand.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-class Parser:
-    """Parses bundles in a process pool (both cores) or in-process for tiny batches."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers if workers > 0 else (os.cpu_count() or 1)
-        self._pool: ProcessPoolExecutor | None = None
-
-    def start(self) -> None:
-        """Start the worker processes now, so the first batch does not pay for it."""
-        if self.workers > 1 and self._pool is None:
-            # spawn, not fork: the daemon has threads (watchdog, HTTP) by the time pools restart.
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_stop_signals,
-            )
-            list(
-                self._pool.map(parse_job, [("000_0000000000000000.txt", b"warm up")] * self.workers)
-            )
-
-    def parse(self, jobs: list[tuple[str, bytes]]) -> list[ParsedBundle | tuple[str, str]]:
-        """Parse every job, keeping order."""
-        if self._pool is None or len(jobs) < _POOL_MIN_BATCH:
-            return [parse_job(job) for job in jobs]
-        chunk = max(1, len(jobs) // (self.workers * 4))
-        try:
-            return list(self._pool.map(parse_job, jobs, chunksize=chunk))
-        except BrokenProcessPool as exc:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-            self.start()
-            raise WorkersLost("a parser process died") from exc
-
-    def stop(self) -> None:
-        """Stop the worker processes."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+    claims: Sequence[Claimed]
+    items: list[Item]
+    jobs: dict[str, tuple[Claimed, bytes]]
+    to_parse: list[SameBytes]
+    parsing: Parsing
+    started: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,17 +89,25 @@ class Pipeline:
         self.metrics = metrics
         self.failpoint = failpoint
         self.move_files = move_files
-        self._jobs: dict[str, tuple[Claimed, bytes]] = {}
 
     def process(
         self, claims: Sequence[Claimed], seen_at: dict[str, datetime] | None = None
     ) -> list[FileResult]:
         """Ingest claimed files; raises `Transient` with every file still safely in place."""
+        return self.finish(self.start(claims, seen_at))
+
+    def start(
+        self, claims: Sequence[Claimed], seen_at: dict[str, datetime] | None = None
+    ) -> Started:
+        """Read and hash the files, skip the bytes already current, submit the rest to parse.
+
+        Returns at once: the daemon writes the batch before this one while the pool parses.
+        """
         started = time.monotonic()
         claimed_at = datetime.now(UTC)
         seen = seen_at or {}
         items: list[Item] = []
-        jobs: list[tuple[Claimed, bytes, str]] = []
+        jobs: dict[str, tuple[Claimed, bytes]] = {}
         for claim in claims:
             arrival = Arrival(
                 claim.arrival_key, display_name(claim.name), seen.get(claim.name), claimed_at
@@ -168,33 +123,37 @@ class Pipeline:
                 log.warning("ingest.file_vanished", name=display_name(claim.name))
                 continue
             sha = hashlib.sha256(data).hexdigest()
-            jobs.append((claim, data, sha))
+            jobs[claim.arrival_key] = (claim, data)
             items.append(SameBytes(arrival, bundle_name.doc_id, sha, len(data)))
-        self._jobs = {claim.arrival_key: (claim, data) for claim, data, _ in jobs}
-        items = self._parse_unknown(items)
-        recorded = self._record(items)
-        _exit_at(self.failpoint, "after_commit")
-        by_name = {claim.arrival_key: claim for claim in claims}
-        results = []
-        for item, rec in zip(items, recorded, strict=True):
-            claim = by_name[item.arrival.arrival_key]
-            results.append(self._finish(claim, item, rec, started))
-        _exit_at(self.failpoint, "after_move")
-        return results
-
-    def _parse_unknown(self, items: list[Item]) -> list[Item]:
         same = [i for i in items if isinstance(i, SameBytes)]
         # Identical bytes already current need no parse: a replay costs one indexed lookup.
         current = self.store.same_bytes_as_current([(i.doc_id, i.raw_sha256) for i in same])
         to_parse = [i for i in same if (i.doc_id, i.raw_sha256) not in current]
-        parsed = self.parser.parse(
+        parsing = self.parser.submit(
             [
-                (self._jobs[i.arrival.arrival_key][0].name, self._jobs[i.arrival.arrival_key][1])
+                (jobs[i.arrival.arrival_key][0].name, jobs[i.arrival.arrival_key][1])
                 for i in to_parse
             ]
         )
+        return Started(claims, items, jobs, to_parse, parsing, started)
+
+    def finish(self, batch: Started) -> list[FileResult]:
+        """Collect the parses, commit the batch in one transaction, then move the files."""
+        items = self._parsed(batch)
+        recorded = self._record(items, batch.jobs)
+        _exit_at(self.failpoint, "after_commit")
+        by_name = {claim.arrival_key: claim for claim in batch.claims}
+        results = []
+        for item, rec in zip(items, recorded, strict=True):
+            claim = by_name[item.arrival.arrival_key]
+            results.append(self._finish(claim, item, rec, batch.started))
+        _exit_at(self.failpoint, "after_move")
+        return results
+
+    @staticmethod
+    def _parsed(batch: Started) -> list[Item]:
         replaced: dict[str, Item] = {}
-        for item, result in zip(to_parse, parsed, strict=True):
+        for item, result in zip(batch.to_parse, batch.parsing.results(), strict=True):
             if isinstance(result, ParsedBundle):
                 replaced[item.arrival.arrival_key] = Accepted(item.arrival, result)
             else:
@@ -206,9 +165,9 @@ class Pipeline:
                     raw_sha256=item.raw_sha256,
                     size=item.size,
                 )
-        return [replaced.get(i.arrival.arrival_key, i) for i in items]
+        return [replaced.get(i.arrival.arrival_key, i) for i in batch.items]
 
-    def _record(self, items: list[Item]) -> list[Recorded]:
+    def _record(self, items: list[Item], jobs: dict[str, tuple[Claimed, bytes]]) -> list[Recorded]:
         before_commit = (
             (lambda: _exit_at(self.failpoint, "before_commit")) if self.failpoint else None
         )
@@ -225,7 +184,7 @@ class Pipeline:
                 )
                 return self.store.record([rejected])
             # Isolate the bundle that breaks the batch: the others still commit.
-            return [rec for item in items for rec in self._record([item])]
+            return [rec for item in items for rec in self._record([item], jobs)]
         stale = [
             (n, i)
             for n, (i, r) in enumerate(zip(items, recorded, strict=True))
@@ -234,13 +193,13 @@ class Pipeline:
         if stale:
             # The doc_id moved on between our check and the transaction: parse these after all.
             for position, item in stale:
-                claim, data = self._jobs[item.arrival.arrival_key]
+                claim, data = jobs[item.arrival.arrival_key]
                 result = self.parser.parse([(claim.name, data)])[0]
                 if isinstance(result, ParsedBundle):
                     items[position] = Accepted(item.arrival, result)
                 else:
                     items[position] = Rejected(item.arrival, ReasonCode(result[0]), result[1])
-            again = self._record([items[p] for p, _ in stale])
+            again = self._record([items[p] for p, _ in stale], jobs)
             for (position, _), rec in zip(stale, again, strict=True):
                 recorded[position] = rec
         return recorded
