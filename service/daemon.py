@@ -22,7 +22,7 @@ from service.errors import DatabaseUnavailable, StorageFull, Transient
 from service.inbox import Claimed, Inbox, display_name
 from service.metrics import Metrics
 from service.naming import is_in_progress
-from service.pending import Pending, Signature
+from service.pending import Pending, Signature, pack_signature
 from service.pipeline import Pipeline, Started
 from service.store import Store
 from service.watcher import Hint, Watcher
@@ -52,7 +52,7 @@ _CLAIM_HINTS = {
 
 
 def _signature(st: os.stat_result) -> Signature:
-    return (st.st_size, st.st_mtime_ns, st.st_ino)
+    return pack_signature(st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 @dataclass
