@@ -151,6 +151,10 @@ class Daemon:
         self._scan: Iterator[tuple[str, os.stat_result]] | None = None
         self._scan_startup = False
         self._scan_found = self._scan_missed = 0
+        # Nothing is claimed until the start-up scan is done and every file it found has had
+        # its settle time: then the whole backlog is due at once, in batch order (a later
+        # version of a doc_id never goes before an earlier one from another scan chunk).
+        self._hold_until = float("inf")
         self.snapshot = Snapshot()
         self._snapshot_lock = threading.Lock()
         self._refresher: threading.Thread | None = None
@@ -227,6 +231,8 @@ class Daemon:
     def _wait_time(self, now: float) -> float:
         if self._scan is not None:
             return 0.0  # a scan in progress goes on at once
+        if now < self._hold_until and not self.in_hand:
+            return max(0.0, min(_TICK, self._hold_until - now))
         if not self.database_up or self.in_hand:
             # No file can be taken before the backoff in force ends; a settled file's past
             # deadline must not spin the loop meanwhile (measured: a whole core while down).
@@ -307,6 +313,8 @@ class Daemon:
         self.metrics.inbox_backlog.set(found)
         if missed:
             log.warning("inbox.events_missed", files=missed)
+        if startup:
+            self._hold_until = self.last_reconcile + self.pending.settle_seconds
         if startup or missed:
             log.info("inbox.scanned", files=found, startup=startup)
 
@@ -330,7 +338,11 @@ class Daemon:
         if self.in_hand and self.file_backoff.waiting(now):
             return
         took = False
-        if len(self.in_hand) < _IN_FLIGHT and not self.file_backoff.attempts:
+        if (
+            len(self.in_hand) < _IN_FLIGHT
+            and not self.file_backoff.attempts
+            and now >= self._hold_until
+        ):
             claims = self._claim_due(now)
             if claims:
                 batch = Batch(claims)

@@ -1,0 +1,151 @@
+"""The daemon loop's scheduling on a real (temporary) inbox, with the clock passed in.
+
+The pipeline is a recording stand-in: these tests are about which files are claimed when,
+not about parsing or SQL (the e2e and fault tests run the real thing).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service import daemon as daemon_module
+from service.daemon import Daemon
+from service.inbox import Claimed, Folders, Inbox
+from service.metrics import Metrics
+
+pytestmark = pytest.mark.unit
+
+
+class _Store:
+    def ping(self) -> bool:
+        return True
+
+
+class _Watcher:
+    mode = requested = "polling"
+
+    def alive(self) -> bool:
+        return True
+
+
+class _Pipeline:
+    """Records the order of start() and finish() calls and of the files they carry."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def start(self, claims: Sequence[Claimed], seen_at: dict[str, datetime]) -> list[str]:
+        names = [c.name for c in claims]
+        assert all(name in seen_at for name in names)  # the ledger gets its first sighting
+        self.calls.append(("start", names))
+        return names
+
+    def finish(self, started: list[str]) -> None:
+        self.calls.append(("finish", started))
+
+
+def _daemon(tmp_path: Path, clock: list[float], batch_size: int) -> tuple[Daemon, _Pipeline]:
+    folders = Folders(*(tmp_path / n for n in ("inbox", "processing", "processed", "quarantine")))
+    folders.ensure()
+    pipeline = _Pipeline()
+    daemon = Daemon(
+        inbox=Inbox(folders, max_file_bytes=1 << 20),
+        store=_Store(),  # type: ignore[arg-type]
+        pipeline=pipeline,  # type: ignore[arg-type]
+        watcher=_Watcher(),  # type: ignore[arg-type]
+        metrics=Metrics(),
+        settle_seconds=2.0,
+        reconcile_seconds=30.0,
+        poll_seconds=30.0,
+        batch_size=batch_size,
+        retry_max_seconds=5.0,
+        clock=lambda: clock[0],
+    )
+    return daemon, pipeline
+
+
+def _turn(daemon: Daemon, clock: list[float], step: float) -> None:
+    daemon._maybe_reconcile()
+    daemon._step()
+    clock[0] += step
+
+
+def test_a_startup_backlog_is_taken_in_batch_order_across_scan_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(daemon_module, "_SCAN_CHUNK", 3)
+    clock = [100.0]
+    daemon, pipeline = _daemon(tmp_path, clock, batch_size=4)
+    names = [f"{seq:03d}_{'ab'[seq % 2] * 16}.txt" for seq in range(1, 12)]
+    for name in random.Random(7).sample(names, len(names)):
+        (tmp_path / "inbox" / name).write_text("x")
+    daemon._reconcile(startup=True)
+    daemon._step()  # the first database contact may take long (migrations): chunks drift apart
+    clock[0] += 1.5
+    for _ in range(60):
+        _turn(daemon, clock, 0.1)
+    started = [names for call, names in pipeline.calls if call == "start"]
+    assert [n for batch in started for n in batch] == names  # seq order, whatever the chunks
+    assert not any((tmp_path / "inbox").iterdir())
+
+
+def test_the_next_batch_is_started_before_the_previous_one_is_finished(
+    tmp_path: Path,
+) -> None:
+    clock = [100.0]
+    daemon, pipeline = _daemon(tmp_path, clock, batch_size=2)
+    for seq in range(6):
+        (tmp_path / "inbox" / f"{seq:03d}_{'c' * 16}.txt").write_text("x")
+    daemon._reconcile(startup=True)
+    clock[0] += 2.5
+    for _ in range(10):
+        _turn(daemon, clock, 0.0)
+    kinds = [(call, names[0][:3]) for call, names in pipeline.calls]
+    assert kinds == [
+        ("start", "000"),
+        ("start", "002"),
+        ("finish", "000"),
+        ("start", "004"),
+        ("finish", "002"),
+        ("finish", "004"),
+    ]
+    assert not daemon.in_hand
+
+
+def test_a_lone_renamed_in_file_is_finished_on_the_next_turn(tmp_path: Path) -> None:
+    clock = [100.0]
+    daemon, pipeline = _daemon(tmp_path, clock, batch_size=200)
+    daemon._reconcile(startup=True)
+    clock[0] += 2.5
+    _turn(daemon, clock, 0.0)
+    name = f"001_{'d' * 16}.txt"
+    (tmp_path / "inbox" / name).write_text("x")
+    daemon._note(name, renamed_in=True)
+    _turn(daemon, clock, 0.0)
+    _turn(daemon, clock, 0.0)
+    assert pipeline.calls == [("start", [name]), ("finish", [name])]
+
+
+def test_seen_at_is_the_first_sighting(tmp_path: Path) -> None:
+    clock = [100.0]
+    daemon, pipeline = _daemon(tmp_path, clock, batch_size=200)
+    seen: list[Any] = []
+    pipeline.start = lambda claims, seen_at: (
+        seen.extend(  # type: ignore[method-assign]
+            seen_at[c.name] for c in claims
+        )
+        or [c.name for c in claims]
+    )
+    (tmp_path / "inbox" / f"001_{'e' * 16}.txt").write_text("x")
+    daemon._reconcile(startup=True)
+    clock[0] += 5.0
+    before = datetime.now().astimezone()
+    _turn(daemon, clock, 0.0)
+    assert len(seen) == 1
+    assert 4.5 <= (before - seen[0]).total_seconds() <= 6.0
