@@ -22,12 +22,19 @@ MAX_BYTES = 16 * 1024
 GB18030_SHARE = 0.05
 
 
+# A paragraph of the article proper (shuffled and repeated); the seed's other body lines
+# (editor lines, link placeholders, related links) keep their order after it, as on the page:
+# shuffled to the top they end the article early for the normalizer.
+_SENTENCE_END = ("。", "！", "？", "”", "」", "）", ")")
+
+
 @dataclass(frozen=True)
 class Seed:
-    """One seed page split into head, body and footer lines."""
+    """One seed page split into head, article paragraphs, other body lines and footer."""
 
     head: list[str]
     body: list[str]
+    tail: list[str]
     foot: list[str]
     separator: str
     alphabet: str
@@ -40,9 +47,11 @@ def load_seeds(folder: Path = SEEDS) -> list[Seed]:
         text = path.read_text(encoding="utf-8")
         separator = "\n\n" if "\n\n" in text else "\n"
         lines = [line for line in text.split("\n") if line.strip()]
-        head, body, foot = lines[:3], lines[3:-3], lines[-3:]
+        head, middle, foot = lines[:3], lines[3:-3], lines[-3:]
+        body = [p for p in middle if len(p) >= 40 and p.rstrip().endswith(_SENTENCE_END)]
+        tail = [p for p in middle if p not in body]
         alphabet = "".join(sorted({c for c in "".join(body) if "\u4e00" <= c <= "\u9fff"}))
-        seeds.append(Seed(head, body, foot, separator, alphabet))
+        seeds.append(Seed(head, body, tail, foot, separator, alphabet))
     return seeds
 
 
@@ -57,7 +66,7 @@ def make_bundle(seeds: list[Seed], serial: int, salt: str) -> tuple[str, bytes]:
     seed = seeds[serial % len(seeds)]
     encoding = "gb18030" if rng.random() < GB18030_SHARE else "utf-8"
     target = rng.randint(MIN_BYTES, MAX_BYTES - 400)
-    furniture = len(seed.separator.join(seed.head + seed.foot).encode(encoding))
+    furniture = len(seed.separator.join(seed.head + seed.tail + seed.foot).encode(encoding))
     body = [seed.body[0]]
     rest = seed.body[1:]
     size = furniture + len(body[0].encode(encoding))
@@ -69,7 +78,7 @@ def make_bundle(seeds: list[Seed], serial: int, salt: str) -> tuple[str, bytes]:
         size -= len(body.pop(rng.randint(1, len(body) - 1)).encode(encoding))
     for _ in range(rng.randint(1, 3)):
         body.insert(rng.randint(1, len(body)), _unique_sentence(rng, seed, serial))
-    text = seed.separator.join(seed.head + body + seed.foot) + "\n"
+    text = seed.separator.join(seed.head + body + seed.tail + seed.foot) + "\n"
     doc_id = hashlib.sha256(f"{salt}:doc:{serial}".encode()).hexdigest()[:16]
     return f"{serial:06d}_{doc_id}.txt", text.encode(encoding)
 
