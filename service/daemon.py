@@ -314,7 +314,8 @@ class Daemon:
         if missed:
             log.warning("inbox.events_missed", files=missed)
         if startup:
-            self._hold_until = self.last_reconcile + self.pending.settle_seconds
+            # An empty inbox holds nothing up: a file renamed in right after start goes at once.
+            self._hold_until = self.last_reconcile + self.pending.settle_seconds if found else 0.0
         if startup or missed:
             log.info("inbox.scanned", files=found, startup=startup)
 

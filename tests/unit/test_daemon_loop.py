@@ -149,3 +149,15 @@ def test_seen_at_is_the_first_sighting(tmp_path: Path) -> None:
     _turn(daemon, clock, 0.0)
     assert len(seen) == 1
     assert 4.5 <= (before - seen[0]).total_seconds() <= 6.0
+
+
+def test_an_empty_startup_holds_nothing_up(tmp_path: Path) -> None:
+    clock = [100.0]
+    daemon, pipeline = _daemon(tmp_path, clock, batch_size=200)
+    daemon._reconcile(startup=True)
+    name = f"001_{'f' * 16}.txt"
+    (tmp_path / "inbox" / name).write_text("x")
+    daemon._note(name, renamed_in=True)
+    _turn(daemon, clock, 0.0)
+    _turn(daemon, clock, 0.0)
+    assert pipeline.calls == [("start", [name]), ("finish", [name])]
