@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,8 @@ class Article:
 
     def to_json_dict(self) -> dict[str, Any]:
         """The article as the JSON object `newsdrop parse` prints."""
-        data = asdict(self)
+        # Field by field, not asdict(): asdict deep-copies every value (measured 60-100 us).
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["authors"] = list(self.authors)
         data["flags"] = list(self.flags)
         data["published_at"] = self.published_at.isoformat() if self.published_at else None
