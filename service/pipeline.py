@@ -21,7 +21,16 @@ from service.naming import parse_name
 from service.pool import Parser, Parsing, WorkersLost, parse_job
 from service.store import Accepted, Arrival, Item, Recorded, Rejected, SameBytes
 
-__all__ = ["FileResult", "Parser", "Pipeline", "Started", "StorePort", "WorkersLost", "parse_job"]
+__all__ = [
+    "Committed",
+    "FileResult",
+    "Parser",
+    "Pipeline",
+    "Started",
+    "StorePort",
+    "WorkersLost",
+    "parse_job",
+]
 
 log = structlog.get_logger("newsdrop")
 
@@ -63,6 +72,15 @@ class FileResult:
     reason: str | None
     ms: float
     replayed: bool
+
+
+@dataclass
+class Committed:
+    """A batch whose transaction is committed: its files may move now."""
+
+    batch: Started
+    items: list[Item]
+    recorded: list[Recorded]
 
 
 def _exit_at(failpoint: str | None, step: str) -> None:
@@ -139,12 +157,21 @@ class Pipeline:
 
     def finish(self, batch: Started) -> list[FileResult]:
         """Collect the parses, commit the batch in one transaction, then move the files."""
+        return self.file(self.commit(batch))
+
+    def commit(self, batch: Started) -> Committed:
+        """Collect the parses and apply the batch in one transaction (no file is moved)."""
         items = self._parsed(batch)
         recorded = self._record(items, batch.jobs)
         _exit_at(self.failpoint, "after_commit")
+        return Committed(batch, items, recorded)
+
+    def file(self, committed: Committed) -> list[FileResult]:
+        """After COMMIT: move every file to processed/ or quarantine/, one log line each."""
+        batch = committed.batch
         by_name = {claim.arrival_key: claim for claim in batch.claims}
         results = []
-        for item, rec in zip(items, recorded, strict=True):
+        for item, rec in zip(committed.items, committed.recorded, strict=True):
             claim = by_name[item.arrival.arrival_key]
             results.append(self._finish(claim, item, rec, batch.started))
         _exit_at(self.failpoint, "after_move")

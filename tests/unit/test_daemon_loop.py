@@ -7,7 +7,10 @@ not about parsing or SQL (the e2e and fault tests run the real thing).
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,8 +49,12 @@ class _Pipeline:
         self.calls.append(("start", names))
         return names
 
-    def finish(self, started: list[str]) -> None:
-        self.calls.append(("finish", started))
+    def commit(self, started: list[str]) -> list[str]:
+        self.calls.append(("commit", started))
+        return started
+
+    def file(self, committed: list[str]) -> None:
+        self.calls.append(("finish", committed))
 
 
 def _daemon(tmp_path: Path, clock: list[float], batch_size: int) -> tuple[Daemon, _Pipeline]:
@@ -95,30 +102,50 @@ def test_a_startup_backlog_is_taken_in_batch_order_across_scan_chunks(
     assert not any((tmp_path / "inbox").iterdir())
 
 
-def test_the_next_batch_is_started_before_the_previous_one_is_finished(
-    tmp_path: Path,
-) -> None:
+def test_batches_are_claimed_and_parsed_while_the_oldest_commits(tmp_path: Path) -> None:
     clock = [100.0]
     daemon, pipeline = _daemon(tmp_path, clock, batch_size=2)
-    for seq in range(6):
-        (tmp_path / "inbox" / f"{seq:03d}_{'c' * 16}.txt").write_text("x")
-    daemon._reconcile(startup=True)
-    clock[0] += 2.5
-    for _ in range(10):
-        _turn(daemon, clock, 0.0)
-    kinds = [(call, names[0][:3]) for call, names in pipeline.calls]
-    assert kinds == [
-        ("start", "000"),
-        ("start", "002"),
-        ("finish", "000"),
-        ("start", "004"),
-        ("finish", "002"),
-        ("finish", "004"),
-    ]
+    release = threading.Event()
+    commit = pipeline.commit
+
+    def slow_commit(started: list[str]) -> list[str]:
+        release.wait(10)
+        return commit(started)
+
+    pipeline.commit = slow_commit  # type: ignore[method-assign]
+    daemon.writer = ThreadPoolExecutor(max_workers=1)
+    try:
+        for seq in range(8):
+            (tmp_path / "inbox" / f"{seq:03d}_{'c' * 16}.txt").write_text("x")
+        daemon._reconcile(startup=True)
+        clock[0] += 2.5
+        for _ in range(5):
+            _turn(daemon, clock, 0.0)
+        # The first batch's COMMIT is still running: two more batches are in the pool already.
+        assert [(c, n[0][:3]) for c, n in pipeline.calls] == [
+            ("start", "000"),
+            ("start", "002"),
+            ("start", "004"),
+        ]
+        release.set()
+        for _ in range(40):
+            _turn(daemon, clock, 0.0)
+            if not daemon.in_hand:
+                break
+            time.sleep(0.01)
+    finally:
+        release.set()
+        daemon.writer.shutdown(wait=True)
+    commits = [n[0][:3] for c, n in pipeline.calls if c == "commit"]
+    filed = [n[0][:3] for c, n in pipeline.calls if c == "finish"]
+    assert commits == filed == ["000", "002", "004", "006"]  # one by one, in batch order
+    for call, names in pipeline.calls:
+        if call == "finish":  # moves only after that batch's COMMIT
+            assert pipeline.calls.index(("commit", names)) < pipeline.calls.index((call, names))
     assert not daemon.in_hand
 
 
-def test_a_lone_renamed_in_file_is_finished_on_the_next_turn(tmp_path: Path) -> None:
+def test_a_lone_renamed_in_file_is_taken_at_once(tmp_path: Path) -> None:
     clock = [100.0]
     daemon, pipeline = _daemon(tmp_path, clock, batch_size=200)
     daemon._reconcile(startup=True)
@@ -128,8 +155,7 @@ def test_a_lone_renamed_in_file_is_finished_on_the_next_turn(tmp_path: Path) -> 
     (tmp_path / "inbox" / name).write_text("x")
     daemon._note(name, renamed_in=True)
     _turn(daemon, clock, 0.0)
-    _turn(daemon, clock, 0.0)
-    assert pipeline.calls == [("start", [name]), ("finish", [name])]
+    assert pipeline.calls == [("start", [name]), ("commit", [name]), ("finish", [name])]
 
 
 def test_seen_at_is_the_first_sighting(tmp_path: Path) -> None:
@@ -159,5 +185,4 @@ def test_an_empty_startup_holds_nothing_up(tmp_path: Path) -> None:
     (tmp_path / "inbox" / name).write_text("x")
     daemon._note(name, renamed_in=True)
     _turn(daemon, clock, 0.0)
-    _turn(daemon, clock, 0.0)
-    assert pipeline.calls == [("start", [name]), ("finish", [name])]
+    assert pipeline.calls == [("start", [name]), ("commit", [name]), ("finish", [name])]
