@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -58,10 +59,12 @@ class Parsing:
         parser: Parser,
         futures: list[Future[list[ParseResult]]] | None = None,
         done: list[ParseResult] | None = None,
+        pool: ProcessPoolExecutor | None = None,
     ) -> None:
         self._parser = parser
         self._futures = futures or []
         self._done = done
+        self._pool = pool
 
     def results(self) -> list[ParseResult]:
         """Every result, in job order; raises `WorkersLost` if a worker died."""
@@ -69,7 +72,7 @@ class Parsing:
             try:
                 self._done = [r for future in self._futures for r in future.result()]
             except BrokenProcessPool as exc:
-                self._parser.restart()
+                self._parser.restart(self._pool)
                 raise WorkersLost("a parser process died") from exc
         return self._done
 
@@ -80,9 +83,15 @@ class Parser:
     def __init__(self, workers: int) -> None:
         self.workers = workers if workers > 0 else (os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
+        # The loop submits and the writer thread may re-parse: one pool, replaced once.
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         """Start the worker processes now, so the first batch does not pay for it."""
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
         if self.workers > 1 and self._pool is None:
             # spawn, not fork: the daemon has threads (watchdog, HTTP) by the time pools restart.
             self._pool = ProcessPoolExecutor(
@@ -94,28 +103,30 @@ class Parser:
                 self._pool.map(parse_job, [("000_0000000000000000.txt", b"warm up")] * self.workers)
             )
 
-    def restart(self) -> None:
-        """Replace a broken pool with fresh workers."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+    def restart(self, broken: ProcessPoolExecutor | None) -> None:
+        """Replace a broken pool with fresh workers (once, whoever saw it break first)."""
+        with self._lock:
+            if self._pool is not broken or broken is None:
+                return
+            broken.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-        self.start()
+            self._start()
 
     def submit(self, jobs: list[tuple[str, bytes]]) -> Parsing:
         """Start parsing `jobs`; the caller collects them with `results()` when it needs them."""
-        if self._pool is None or len(jobs) < _POOL_MIN_BATCH:
+        pool = self._pool
+        if pool is None or len(jobs) < _POOL_MIN_BATCH:
             return Parsing(self, done=[parse_job(job) for job in jobs])
         # Four chunks per worker: the pool balances them, one pickle round trip per chunk.
         size = max(1, len(jobs) // (self.workers * 4))
         try:
             futures = [
-                self._pool.submit(parse_chunk, jobs[i : i + size])
-                for i in range(0, len(jobs), size)
+                pool.submit(parse_chunk, jobs[i : i + size]) for i in range(0, len(jobs), size)
             ]
         except BrokenProcessPool as exc:
-            self.restart()
+            self.restart(pool)
             raise WorkersLost("a parser process died") from exc
-        return Parsing(self, futures)
+        return Parsing(self, futures, pool=pool)
 
     def parse(self, jobs: list[tuple[str, bytes]]) -> list[ParseResult]:
         """Parse every job and wait, keeping order."""
@@ -123,6 +134,7 @@ class Parser:
 
     def stop(self) -> None:
         """Stop the worker processes."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
