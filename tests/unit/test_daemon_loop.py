@@ -186,3 +186,28 @@ def test_an_empty_startup_holds_nothing_up(tmp_path: Path) -> None:
     daemon._note(name, renamed_in=True)
     _turn(daemon, clock, 0.0)
     assert pipeline.calls == [("start", [name]), ("commit", [name]), ("finish", [name])]
+
+
+def test_the_loop_sleeps_while_a_commit_runs_and_nothing_is_due(tmp_path: Path) -> None:
+    clock = [100.0]
+    daemon, pipeline = _daemon(tmp_path, clock, batch_size=200)
+    release = threading.Event()
+    commit = pipeline.commit
+    pipeline.commit = lambda started: release.wait(10) and commit(started)  # type: ignore[method-assign]
+    daemon.writer = ThreadPoolExecutor(max_workers=1)
+    try:
+        daemon._reconcile(startup=True)
+        name = f"001_{'a' * 16}.txt"
+        (tmp_path / "inbox" / name).write_text("x")
+        daemon._note(name, renamed_in=True)
+        _turn(daemon, clock, 0.0)
+        assert daemon.in_hand[0].commit is not None
+        # The writer holds the batch: no busy loop taking the GIL from it meanwhile.
+        assert daemon._wait_time(clock[0]) == daemon_module._TICK
+        other = f"002_{'a' * 16}.txt"
+        (tmp_path / "inbox" / other).write_text("x")
+        daemon._note(other, renamed_in=True)
+        assert daemon._wait_time(clock[0]) == 0.0  # but a new file goes at once
+    finally:
+        release.set()
+        daemon.writer.shutdown(wait=True)
