@@ -44,11 +44,13 @@ def parse_chunk(jobs: list[tuple[str, bytes]]) -> list[ParseResult]:
     return [parse_job(job) for job in jobs]
 
 
-def _ignore_stop_signals() -> None:
-    # Ctrl-C and a group-wide SIGTERM reach the workers too; only the main process decides
-    # when to stop, after it has filed the batch in hand.
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole foreground process group; only the main process decides when to
+    # stop, after it has filed the batch in hand. SIGTERM keeps its default: a broken pool ends
+    # its surviving workers with it, and one that ignored it lived on with the pool's manager
+    # thread blocked on its pipe, which then held up the daemon's exit. (systemd sends SIGTERM
+    # to the main process alone: KillMode=mixed in deploy/.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class Parsing:
@@ -97,7 +99,7 @@ class Parser:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_stop_signals,
+                initializer=_ignore_interrupts,
             )
             list(
                 self._pool.map(parse_job, [("000_0000000000000000.txt", b"warm up")] * self.workers)

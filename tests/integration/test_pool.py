@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -39,8 +40,11 @@ def test_results_come_back_in_job_order(parser: Parser) -> None:
 def test_a_dead_worker_is_reported_once_and_replaced(parser: Parser) -> None:
     pool = parser._pool
     assert pool is not None
-    parsing = parser.submit(_jobs(40))
-    os.kill(next(iter(pool._processes)), signal.SIGKILL)
+    workers = list(pool._processes.values())
+    # Chunks of ~0.5 MB: the pipe to the workers is full when one dies, the case where a
+    # surviving worker that ignored SIGTERM kept the broken pool's manager thread blocked.
+    parsing = parser.submit(_jobs(400))
+    os.kill(workers[0].pid, signal.SIGKILL)
     with pytest.raises(WorkersLost):
         parsing.results()
     assert parser._pool is not None
@@ -49,4 +53,8 @@ def test_a_dead_worker_is_reported_once_and_replaced(parser: Parser) -> None:
     replacement = parser._pool
     assert len(parser.parse(_jobs(16))) == 16
     assert parser._pool is replacement
-    pool.shutdown(wait=True)  # the broken pool's manager thread, left to end on its own
+    deadline = time.monotonic() + 10
+    while any(w.is_alive() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(w.is_alive() for w in workers), "the broken pool's workers outlived it"
+    pool.shutdown(wait=True)  # returns at once: its manager thread has ended
