@@ -140,3 +140,44 @@ def test_a_doc_id_inserted_meanwhile_is_redone_row_by_row(
     assert scalar(store, "SELECT count(*) FROM articles") == 1
     assert scalar(store, "SELECT body FROM articles") == "我们的版本。"
     assert scalar(store, "SELECT count(*) FROM article_versions") == 1
+
+
+def test_near_duplicate_roots_agree_with_the_candidates(store: Store) -> None:
+    import random
+
+    from service.store import (
+        NEAR_DUPLICATE_DISTANCE,
+        near_duplicate_candidates,
+        near_duplicate_roots,
+        to_signed64,
+    )
+
+    rng = random.Random(11)
+    centres = [rng.getrandbits(64) for _ in range(4)]
+
+    def around(centre: int, flips: int) -> int:
+        for bit in rng.sample(range(64), flips):
+            centre ^= 1 << bit
+        return centre
+
+    fingerprints = [around(rng.choice(centres), rng.randint(0, 12)) for _ in range(80)]
+    for start in range(0, 80, 20):  # several batches: later clusters point at earlier roots
+        store.record(
+            [
+                Accepted(arrival(f"n{n}"), bundle(f"{n:016x}", f"稿件{n}。", simhash=value))
+                for n, value in enumerate(fingerprints[start : start + 20], start)
+            ]
+        )
+    probes = [around(rng.choice(centres), rng.randint(0, 10)) for _ in range(40)]
+    with store.engine.connect() as conn:
+        roots = near_duplicate_roots(conn, probes)
+        candidates = near_duplicate_candidates(conn, probes)
+    for probe in probes:
+        signed = to_signed64(probe)
+        near = [
+            root
+            for root, other in candidates.values()
+            if ((signed ^ other) & (2**64 - 1)).bit_count() <= NEAR_DUPLICATE_DISTANCE
+        ]
+        assert roots.get(signed) == (min(near) if near else None)
+    assert any(roots.values())
