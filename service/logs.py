@@ -18,6 +18,10 @@ _SECRET_PAIR = re.compile(
 )
 _SECRET_KEYS = frozenset({"password", "passwd", "secret", "token", "dsn", "database_url", "url"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# One search that every string needing work matches (a superset of the three patterns above):
+# most values (names, reason codes) match nothing, and two substitutions per value were 12% of
+# the daemon's main-thread CPU in the backlog benchmark.
+_NEEDS_CLEANING = re.compile(r"[\x00-\x1f\x7f-\x9f]|://|pass|pwd|secret|token|api_key", re.I)
 # Tracebacks keep their line breaks; every other value is one line.
 _MULTILINE_KEYS = frozenset({"exception"})
 
@@ -34,6 +38,8 @@ def _escape_controls(text: str) -> str:
 
 def _clean(value: Any, *, multiline: bool = False) -> Any:
     if isinstance(value, str):
+        if _NEEDS_CLEANING.search(value) is None:
+            return value
         redacted = redact_text(value)
         return redacted if multiline else _escape_controls(redacted)
     if isinstance(value, (list, tuple)):

@@ -7,9 +7,11 @@ import json
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from service.logs import configure_logging, redact_text
+from service.logs import _clean, _escape_controls, configure_logging, redact_text
 
 pytestmark = pytest.mark.unit
 
@@ -68,3 +70,13 @@ def test_events_are_captured_by_name() -> None:
     with capture_logs() as logs:
         structlog.get_logger("newsdrop").info("inbox.scanned", files=3, startup=True)
     assert logs == [{"event": "inbox.scanned", "files": 3, "startup": True, "log_level": "info"}]
+
+
+_PIECES = ["a", "中", "@", "://", "x:", "pass", "PassWord", "pwd", "token", "Secret", "api_key"]
+_PIECES += ["=", ": ", " ", "\n", "\x1b", "\x85", "&", "postgresql", "u", "h/d"]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join))
+def test_the_fast_path_cleans_exactly_like_the_full_one(text: str) -> None:
+    full = _escape_controls(redact_text(text))
+    assert _clean(text) == full
