@@ -71,6 +71,20 @@ def test_refiling_after_a_crash_between_link_and_unlink_makes_no_copy(inbox: Inb
     assert sorted(p.name for p in day.iterdir()) == [NAME]
 
 
+def test_a_day_folder_removed_under_the_daemon_is_made_again(inbox: Inbox) -> None:
+    drop(inbox, "001_0123456789abcdef.txt")
+    first = inbox.claim("001_0123456789abcdef.txt")
+    assert first is not None
+    day = inbox.file_processed(first, when=0).parent
+    (day / "001_0123456789abcdef.txt").unlink()
+    day.rmdir()  # an operator tidied processed/ while the daemon ran
+    drop(inbox, "002_0123456789abcdef.txt")
+    second = inbox.claim("002_0123456789abcdef.txt")
+    assert second is not None
+    assert inbox.file_processed(second, when=0) == day / "002_0123456789abcdef.txt"
+    assert not any(inbox.folders.processing.iterdir())
+
+
 def test_quarantine_writes_the_error_report(inbox: Inbox) -> None:
     drop(inbox, data=b"\x00\x01")
     claim = inbox.claim(NAME)
