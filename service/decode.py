@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -54,13 +55,20 @@ def common_chars() -> frozenset[str]:
     return frozenset(chars)
 
 
+@cache
+def _common_runs() -> re.Pattern[str]:
+    # One class of every common character: the regex engine skips common runs in C, about
+    # twice as fast as testing each character against the set in a Python loop.
+    return re.compile("[" + "".join(map(re.escape, sorted(common_chars()))) + "]+")
+
+
 def common_share(text: str) -> float:
     """Share of `text` (a bounded prefix) made of common characters; 0.0 for empty text."""
     sample = text[:_SAMPLE_CHARS]
     if not sample:
         return 0.0
-    common = common_chars()
-    return sum(1 for ch in sample if ch in common) / len(sample)
+    uncommon = len(_common_runs().sub("", sample))
+    return (len(sample) - uncommon) / len(sample)
 
 
 def _strict(data: bytes, codec: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 import unicodedata
@@ -96,14 +97,16 @@ def content_hash(title: str, body: str) -> str:
     return hashlib.sha256(canonical_text(title, body).encode("utf-8")).hexdigest()
 
 
-class _CharKeys(dict[str, bytes]):
-    """Three random 64-bit keys per character (simple tabulation hashing), made on demand."""
+class _CharKeys(dict[int, bytes]):
+    """Three random 64-bit keys per code point (simple tabulation hashing), made on demand."""
 
-    def __missing__(self, char: str) -> bytes:
+    def __missing__(self, code: int) -> bytes:
         keys = hashlib.blake2b(
-            char.encode("utf-8", "surrogatepass"), digest_size=8 * _NGRAM, person=b"newsdrop-sh"
+            chr(code).encode("utf-8", "surrogatepass"),
+            digest_size=8 * _NGRAM,
+            person=b"newsdrop-sh",
         ).digest()
-        self[char] = keys
+        self[code] = keys
         return keys
 
 
@@ -158,7 +161,9 @@ def simhash(title: str, body: str) -> int:
     text = canonical_text(title, body)
     if len(text) < _NGRAM:
         text = text.ljust(_NGRAM, "\0")
-    keys = memoryview(b"".join(map(_KEYS.__getitem__, text))).cast("Q")
+    # The charmap codec looks every code point up in _KEYS and concatenates the values in C:
+    # no one-character string is made per character, as iterating over the text would.
+    keys = memoryview(codecs.charmap_encode(text, "strict", _KEYS)[0]).cast("Q")
     first, second, third = (keys[i::_NGRAM].tobytes() for i in range(_NGRAM))
     total = len(text) - _NGRAM + 1
     counts = [0] * 64

@@ -91,6 +91,7 @@ class _Line:
     note: str = ""
     _core: str | None = None
     _wide: int = -1
+    _good: bool | None = None
 
     @property
     def wide(self) -> int:
@@ -107,6 +108,18 @@ class _Line:
             stripped, _, _ = by.split_signature(stripped)
             self._core = stripped or self.text
         return self._core
+
+    @property
+    def good(self) -> bool:
+        """Still prose: a short finished sentence, or a long line with clause punctuation."""
+        # Remembered: the footer search and the body's last-prose search both ask.
+        if self._good is None:
+            core = self.core
+            if R.ends_sentence(core):
+                self._good = (self.wide if core is self.text else wide_count(core)) >= 4
+            else:
+                self._good = self.wide >= 40 and any(mark in core for mark in "，,、；;。")
+        return self._good
 
 
 @dataclass(slots=True)
@@ -142,14 +155,6 @@ def _strong(line: _Line) -> bool:
     if line.wide < 10 or not R.ends_sentence(line.core):
         return False
     return line.wide >= 30 or line.core.rstrip(R.AFTER_END)[-1] in "。."
-
-
-def _good(line: _Line) -> bool:
-    """Still prose: a short finished sentence, or a long line with clause punctuation."""
-    core = line.core
-    if R.ends_sentence(core):
-        return (line.wide if core is line.text else wide_count(core)) >= 4
-    return line.wide >= 40 and any(mark in core for mark in "，,、；;。")
 
 
 def _prepare(text: str) -> tuple[list[str], list[_Line], set[str]]:
@@ -336,7 +341,7 @@ def _analyse(text: str, *, every_line: bool = False) -> _Analysis:
     seen_prose = False
     for line in lines[body_start:]:
         classified.upto(line.index + 1)
-        if line.rule is None and _good(line):
+        if line.rule is None and line.good:
             seen_prose = True
         elif line.rule is not None and line.rule.footer and seen_prose:
             cutoff = line.index
@@ -479,7 +484,7 @@ def _body_paragraphs(
     if not texts[first.index]:
         first.rule = R.DATELINE_TITLE
     # Lines after the last prose line are trailing furniture (captions, credits, stray words).
-    prose = [line for line in body if line.rule is None and _good(line)]
+    prose = [line for line in body if line.rule is None and line.good]
     if not prose:
         # Headlines, menus and captions only: nothing here reads as an article.
         return []

@@ -295,10 +295,14 @@ def _led_patterns() -> dict[str, re.Pattern[str]]:
 
 
 _BY_FIRST_CHAR = _led_patterns()
-_LOOSE_RE = tuple((loose, re.compile(loose.pattern)) for loose in _LOOSE)
+# Plain tuples, unpacked in the loop: attribute lookups on every rule for every line showed
+# up in profiles.
+_LOOSE_RE = tuple(
+    (loose.rule, re.compile(loose.pattern), loose.longest, loose.hint) for loose in _LOOSE
+)
 # Longer lines only meet the few loose rules that allow them.
 _LOOSE_SHORT = max(loose.longest for loose in _LOOSE if loose.longest < 400)
-_LOOSE_LONG_RE = tuple((loose, compiled) for loose, compiled in _LOOSE_RE if loose.longest >= 400)
+_LOOSE_LONG_RE = tuple(entry for entry in _LOOSE_RE if entry[2] >= 400)
 _LOOSE_WORDS_RE = re.compile(keyword_pattern(_LOOSE_WORDS.split("|")))
 
 
@@ -310,19 +314,20 @@ def _classify_start(text: str) -> Rule | None:
             led = _LED[int(match.lastgroup[1:])]
             if len(text) <= led.longest:
                 return led.rule
+    size = len(text)
     has_word: bool | None = None
-    for loose, compiled in _LOOSE_RE if len(text) <= _LOOSE_SHORT else _LOOSE_LONG_RE:
-        if len(text) > loose.longest:
+    for rule, compiled, longest, hint in _LOOSE_RE if size <= _LOOSE_SHORT else _LOOSE_LONG_RE:
+        if size > longest:
             continue
-        if loose.hint is None:
+        if hint is None:
             if has_word is None:
                 has_word = _LOOSE_WORDS_RE.search(text) is not None
             if not has_word:
                 continue
-        elif not loose.hint(text):
+        elif not hint(text):
             continue
         if compiled.match(text):
-            return loose.rule
+            return rule
     return None
 
 
@@ -375,6 +380,8 @@ _KEYWORDS_RE = re.compile(keyword_pattern(list(_KEYWORD_RULE), expand=False))
 # Bars between short items: `关于我们(About Us) | 工作人员查询 | 免责声明 | 广告服务`.
 _BAR = re.compile(r"\s*[|｜]\s*")
 _ARROW = re.compile(r"\s*(?:>>|>|»|＞|→)\s*")
+# Whether _ARROW occurs at all: a pattern led by `\s*` is tried at every position of a line.
+_ARROW_MARK = re.compile("[>»＞→]")
 _BULLET = re.compile(r"^[-·•▪◆◇►▶]\s*")
 _CREDIT_WORD = re.compile(zh("记者|通讯员|作者|撰文|摄影|编辑|实习生|[文图摄][/|丨:：]"))
 _SENTENCE_MARK = re.compile(f"[{SENTENCE_END}，,；;]")
@@ -401,7 +408,7 @@ def _is_trail(text: str) -> bool:
         len(items) >= 2
         and max(map(len, items)) <= 14
         and _SENTENCE_MARK.search(text) is None
-        and _ARROW.search(text) is not None
+        and _ARROW_MARK.search(text) is not None
     )
 
 
@@ -461,7 +468,7 @@ def classify(text: str) -> Rule | None:
             rule, limit = _KEYWORD_RULE[found.group()]
             if len(text) <= limit:
                 return rule
-        if len(text) <= 80 and _ARROW.search(text) and _is_trail(text):
+        if len(text) <= 80 and _ARROW_MARK.search(text) and _is_trail(text):
             return BREADCRUMB
         if len(text) <= 120 and ("|" in text or "｜" in text) and _is_bar(text):
             return NAVIGATION
