@@ -10,7 +10,6 @@ off the first and last paragraphs; join broken paragraphs; keep repeated paragra
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -219,10 +218,12 @@ def _choose_title(lines: list[_Line], metas: dict[int, M.Meta], stop: int) -> in
     if not candidates:
         return None
     # A title printed twice (above the body, in a `题:` dateline or as 原标题) is the title.
-    seen = Counter(line.text for line in lines)
-    seen.update(meta.title for meta in metas.values() if meta.title)
+    # Counted for the few candidates only (list.count, in C), not for every line of the page.
+    texts = [line.text for line in lines]
+    titles = [meta.title for meta in metas.values() if meta.title]
     for index in candidates:
-        if seen[lines[index].text] > 1:
+        text = lines[index].text
+        if texts.count(text) + titles.count(text) > 1:
             return index
     last_run = next(run for run in reversed(runs) if run)
     return last_run[0]
@@ -517,13 +518,15 @@ def _body_paragraphs(
         else:
             groups.append([line])
     paragraphs: list[str] = []
+    kept_texts: set[str] = set()  # `in paragraphs` compared every pair of equal-length paragraphs
     for group in groups:
         paragraph = "".join(texts[line.index] for line in group)
-        repeated = paragraph in paragraphs and wide_count(paragraph) >= 4
+        repeated = paragraph in kept_texts and wide_count(paragraph) >= 4
         if repeated:
             flags.add("duplicate_paragraphs_removed")
         else:
             paragraphs.append(paragraph)
+            kept_texts.add(paragraph)
         for position, line in enumerate(group):
             line.rule = R.DUPLICATE if repeated else R.CONTENT if position == 0 else R.JOINED
     return paragraphs
