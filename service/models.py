@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -31,6 +32,8 @@ NAMING = {
 # `reprocessed` (migration 0002): a version re-derived from a stored raw bundle, no file arrival.
 OUTCOMES = ("inserted", "updated", "unchanged", "duplicate", "quarantined", "reprocessed")
 SIMHASH_BANDS = 4  # 64 bits in 4 bands of 16: two fingerprints within distance 3 share a band
+# The earliest article of an article's near-duplicate cluster (itself when it starts one).
+_CLUSTER_ROOT = text("coalesce(near_duplicate_of, id)")
 
 
 class Base(DeclarativeBase):
@@ -88,10 +91,11 @@ class Article(_ArticleFields, Base):
         CheckConstraint("version >= 1", name="version_positive"),
         Index(None, "content_hash"),
         Index(None, "updated_at", "id"),
-        Index(None, "sim_band_0"),
-        Index(None, "sim_band_1"),
-        Index(None, "sim_band_2"),
-        Index(None, "sim_band_3"),
+        # (band, cluster root): a near-duplicate probe stops at the earliest root in reach.
+        *(
+            Index(f"ix_articles_sim_band_{band}_root", f"sim_band_{band}", _CLUSTER_ROOT)
+            for band in range(SIMHASH_BANDS)
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
