@@ -350,49 +350,23 @@ def parse_alone(source: Path, names: list[str]) -> dict[str, Any]:
     }
 
 
-_NAIVE_COLUMNS = (
-    "doc_id",
-    "raw_sha256",
-    "version",
-    "seq",
-    "title",
-    "subtitle",
-    "body",
-    "authors",
-    "source",
-    "published_at",
-    "section",
-    "dateline_place",
-    "url",
-    "script",
-    "encoding",
-    "flags",
-    "content_hash",
-    "simhash",
-    "normalizer_version",
-    "fields_hash",
-    "sim_band_0",
-    "sim_band_1",
-    "sim_band_2",
-    "sim_band_3",
-)
-
-
 def naive_loop(admin_url: str, source: Path, names: list[str], work: Path) -> dict[str, Any]:
     """Per file: read, parse, INSERT the article row, COMMIT, rename; one process."""
     from service.errors import BundleRejected
     from service.parse import parse_bundle
-    from service.store import simhash_bands, to_signed64
+    from service.store import ARTICLE_COLUMNS, simhash_bands, to_signed64
 
+    columns = ("doc_id", "raw_sha256", "version", *ARTICLE_COLUMNS)
+    columns += tuple(f"sim_band_{band}" for band in range(4))
     inbox, done = work / "naive-inbox", work / "naive-done"
     inbox.mkdir(parents=True)
     done.mkdir()
     for name in names:
         os.link(source / name, inbox / name)
     with fresh_database(admin_url) as url:
-        placeholders = ", ".join(f"%({c})s" for c in _NAIVE_COLUMNS)
+        placeholders = ", ".join(f"%({c})s" for c in columns)
         insert = (
-            f"INSERT INTO naive_articles ({', '.join(_NAIVE_COLUMNS)}) VALUES ({placeholders}) "
+            f"INSERT INTO naive_articles ({', '.join(columns)}) VALUES ({placeholders}) "
             "ON CONFLICT (doc_id) DO NOTHING"
         )
         with psycopg.connect(url) as conn:
@@ -409,7 +383,7 @@ def naive_loop(admin_url: str, source: Path, names: list[str], work: Path) -> di
                     os.rename(path, done / name)
                     continue
                 a = bundle.article
-                row = {c: getattr(a, c, None) for c in _NAIVE_COLUMNS}
+                row = {c: getattr(a, c, None) for c in columns}
                 row.update(
                     raw_sha256=bundle.raw_sha256,
                     version=1,

@@ -28,6 +28,7 @@ from service.article import ParsedBundle
 from service.errors import BundleRejected, ConfigError
 from service.models import SIMHASH_BANDS
 from service.store import (
+    ARTICLE_COLUMNS,
     NEAR_DUPLICATE_DISTANCE,
     NOTIFY_CHANNEL,
     NOTIFY_IDS_PER_MESSAGE,
@@ -42,29 +43,10 @@ ParseMany = Callable[[list[tuple[str, bytes]]], list[ParsedBundle | tuple[str, s
 
 # The fields an article is judged changed by. `seq` orders files, not content;
 # `normalizer_version` alone changing is no reason for a new version of every article.
-COMPARED_FIELDS = (
-    "title",
-    "subtitle",
-    "body",
-    "authors",
-    "source",
-    "published_at",
-    "section",
-    "dateline_place",
-    "url",
-    "script",
-    "encoding",
-    "flags",
-    "content_hash",
-    "simhash",
+COMPARED_FIELDS = tuple(
+    name for name in ARTICLE_COLUMNS if name not in {"seq", "normalizer_version", "fields_hash"}
 )
 _WRITTEN_FIELDS = (*COMPARED_FIELDS, "normalizer_version", "fields_hash")
-_VERSIONED_COLUMNS = (
-    "seq",
-    *COMPARED_FIELDS,
-    "normalizer_version",
-    "fields_hash",
-)
 # PostgreSQL's codes for a deadlock and a serialization failure: the batch is simply retried.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 _WRITE_ATTEMPTS = 5
@@ -132,7 +114,7 @@ class _Change:
     raw_size: int
 
 
-_STORED = ", ".join(f"a.{c}" for c in _VERSIONED_COLUMNS)
+_STORED = ", ".join(f"a.{c}" for c in ARTICLE_COLUMNS)
 _PAGE = sa.text(
     f"SELECT a.id, a.doc_id, a.version, a.raw_sha256, {_STORED}, "  # noqa: S608
     "r.name AS raw_name, r.size AS raw_size, r.encoding AS raw_encoding, r.text AS raw_text "
@@ -147,8 +129,8 @@ _LOCK = sa.text(
 )
 _SUPERSEDE = sa.text(
     f"INSERT INTO article_versions (article_id, raw_sha256, version, "  # noqa: S608
-    f"{', '.join(_VERSIONED_COLUMNS)}) "
-    f"SELECT id, raw_sha256, version, {', '.join(_VERSIONED_COLUMNS)} FROM articles "
+    f"{', '.join(ARTICLE_COLUMNS)}) "
+    f"SELECT id, raw_sha256, version, {', '.join(ARTICLE_COLUMNS)} FROM articles "
     "WHERE id = ANY(:ids)"
 )
 _BAND_SET = ", ".join(f"sim_band_{i} = :b{i}" for i in range(SIMHASH_BANDS))
@@ -534,20 +516,7 @@ EXPORT_COLUMNS = (
     "doc_id",
     "seq",
     "version",
-    "title",
-    "subtitle",
-    "body",
-    "authors",
-    "source",
-    "published_at",
-    "section",
-    "dateline_place",
-    "url",
-    "script",
-    "encoding",
-    "flags",
-    "content_hash",
-    "simhash",
+    *COMPARED_FIELDS,
     "normalizer_version",
     "raw_sha256",
     "duplicate_of",

@@ -9,6 +9,7 @@ constraints on `articles.doc_id`, `content_owners.content_hash` and the ledger k
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
-from service.article import ParsedBundle
+from service.article import Article, ParsedBundle
 from service.errors import ConfigError, DatabaseUnavailable, ReasonCode
 
 NOTIFY_CHANNEL = "newsdrop_articles"
@@ -41,33 +42,20 @@ NEAR_DUPLICATE_DISTANCE = 7
 # article within 4 * (radius + 1) - 1 bits: 7 with one-bit probes (17 values per band).
 PROBE_RADIUS = NEAR_DUPLICATE_DISTANCE // 4
 
-_ARTICLE_COLUMNS = (
-    "seq",
-    "title",
-    "subtitle",
-    "body",
-    "authors",
-    "source",
-    "published_at",
-    "section",
-    "dateline_place",
-    "url",
-    "script",
-    "encoding",
-    "flags",
-    "content_hash",
-    "simhash",
-    "normalizer_version",
+# Every Article field but doc_id (the conflict key), in declaration order, plus fields_hash:
+# the columns articles and article_versions share with the core's value.
+ARTICLE_COLUMNS = (
+    *(field.name for field in dataclasses.fields(Article) if field.name != "doc_id"),
     "fields_hash",
 )
 
-_COLUMNS = ", ".join(_ARTICLE_COLUMNS)
+_COLUMNS = ", ".join(ARTICLE_COLUMNS)
 # Built once from the constant column list above; no value is ever formatted into SQL.
 _INSERT_ARTICLE = sa.text(
     "INSERT INTO articles (doc_id, raw_sha256, version, duplicate_of, near_duplicate_of, "  # noqa: S608
     f"sim_band_0, sim_band_1, sim_band_2, sim_band_3, {_COLUMNS}) VALUES (:doc_id, "
     ":raw_sha256, 1, :duplicate_of, :near_duplicate_of, :b0, :b1, :b2, :b3, "
-    f"{', '.join(':' + c for c in _ARTICLE_COLUMNS)}) "
+    f"{', '.join(':' + c for c in ARTICLE_COLUMNS)}) "
     "ON CONFLICT (doc_id) DO NOTHING RETURNING id"
 )
 _SUPERSEDE_ARTICLE = sa.text(
@@ -78,7 +66,7 @@ _UPDATE_ARTICLE = sa.text(
     "UPDATE articles SET raw_sha256 = :raw_sha256, version = version + 1, "  # noqa: S608
     "duplicate_of = :duplicate_of, updated_at = now(), "
     "sim_band_0 = :b0, sim_band_1 = :b1, sim_band_2 = :b2, sim_band_3 = :b3, "
-    f"{', '.join(f'{c} = :{c}' for c in _ARTICLE_COLUMNS)} "
+    f"{', '.join(f'{c} = :{c}' for c in ARTICLE_COLUMNS)} "
     "WHERE id = :id RETURNING id, version"
 )
 
@@ -111,7 +99,7 @@ _BULK_KEYS = (
     "b1",
     "b2",
     "b3",
-    *_ARTICLE_COLUMNS,
+    *ARTICLE_COLUMNS,
 )
 
 
@@ -132,13 +120,13 @@ _BULK_INSERT_ARTICLES = (
     "INSERT INTO articles (id, doc_id, raw_sha256, version, duplicate_of, near_duplicate_of, "  # noqa: S608
     f"sim_band_0, sim_band_1, sim_band_2, sim_band_3, {_COLUMNS}) "
     "SELECT v.id, v.doc_id, v.raw_sha256, 1, v.duplicate_of, v.near_duplicate_of, "
-    f"v.b0, v.b1, v.b2, v.b3, {', '.join(_bulk_value(c) for c in _ARTICLE_COLUMNS)} "
+    f"v.b0, v.b1, v.b2, v.b3, {', '.join(_bulk_value(c) for c in ARTICLE_COLUMNS)} "
     f"FROM {_bulk_source(_BULK_KEYS)} "
     "ON CONFLICT (doc_id) DO NOTHING RETURNING id"
 )
 _BULK_SUPERSEDE_ARTICLES = (
     f"INSERT INTO article_versions (article_id, raw_sha256, version, {_COLUMNS}) "  # noqa: S608
-    f"SELECT a.id, a.raw_sha256, a.version, {', '.join('a.' + c for c in _ARTICLE_COLUMNS)} "
+    f"SELECT a.id, a.raw_sha256, a.version, {', '.join('a.' + c for c in ARTICLE_COLUMNS)} "
     "FROM unnest(%(ids)b::bigint[]) WITH ORDINALITY AS u(id, n) JOIN articles a ON a.id = u.id "
     "ORDER BY u.n"
 )
@@ -146,7 +134,7 @@ _BULK_UPDATE_ARTICLES = (
     "UPDATE articles SET raw_sha256 = v.raw_sha256, version = articles.version + 1, "  # noqa: S608
     "duplicate_of = v.duplicate_of, updated_at = now(), "
     "sim_band_0 = v.b0, sim_band_1 = v.b1, sim_band_2 = v.b2, sim_band_3 = v.b3, "
-    f"{', '.join(f'{c} = {_bulk_value(c)}' for c in _ARTICLE_COLUMNS)} "
+    f"{', '.join(f'{c} = {_bulk_value(c)}' for c in ARTICLE_COLUMNS)} "
     f"FROM {_bulk_source([k for k in _BULK_KEYS if k != 'near_duplicate_of'])} "
     "WHERE articles.id = v.id RETURNING articles.id, articles.version"
 )
@@ -827,7 +815,7 @@ class Store:
     @staticmethod
     def _article_values(bundle: ParsedBundle) -> dict[str, Any]:
         article = bundle.article
-        values: dict[str, Any] = {c: getattr(article, c, None) for c in _ARTICLE_COLUMNS}
+        values: dict[str, Any] = {c: getattr(article, c, None) for c in ARTICLE_COLUMNS}
         values["authors"] = list(article.authors)
         values["flags"] = list(article.flags)
         values["simhash"] = to_signed64(article.simhash)
