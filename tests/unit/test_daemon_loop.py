@@ -211,3 +211,47 @@ def test_the_loop_sleeps_while_a_commit_runs_and_nothing_is_due(tmp_path: Path) 
     finally:
         release.set()
         daemon.writer.shutdown(wait=True)
+
+
+class _SlowStatusStore(_Store):
+    """Status queries that take `seconds` of the daemon's clock; counts every query."""
+
+    def __init__(self, clock: list[float], seconds: float) -> None:
+        self.clock, self.seconds = clock, seconds
+        self.counted = self.pinged = 0
+        self.up = True
+
+    def ping(self) -> bool:
+        self.pinged += 1
+        return self.up
+
+    def counts(self) -> dict[str, Any]:
+        self.counted += 1
+        self.clock[0] += self.seconds
+        return {"articles": 7, "versions": 7, "files": {}}
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        return []
+
+    quarantined = throughput = recent
+
+
+@pytest.mark.parametrize(("query_seconds", "expected_counts"), [(0.01, 30), (0.5, 3)])
+def test_status_queries_take_a_bounded_share_of_the_database(
+    tmp_path: Path, query_seconds: float, expected_counts: int
+) -> None:
+    clock = [100.0]
+    daemon, _ = _daemon(tmp_path, clock, batch_size=4)
+    store = _SlowStatusStore(clock, query_seconds)
+    daemon.store = store  # type: ignore[assignment]
+    daemon.database_up = True
+    for _ in range(30):  # a minute of the refresher's 2 s turns
+        daemon.refresh_snapshot()
+        clock[0] += 2.0
+    # Fast queries run every turn; 0.5 s queries once per 25 s or more (2% of the time):
+    # at 0, ~26.5 and ~53 s of the minute.
+    assert store.counted == expected_counts
+    assert daemon.status()["articles"] == 7
+    store.up = False  # lost while the figures are not due: the trivial query notices
+    daemon.refresh_snapshot()
+    assert daemon.database_lost.is_set() == (expected_counts < 30)
