@@ -40,7 +40,13 @@ def pg_admin_url() -> Iterator[str]:
     pgdata = Path(tempfile.mkdtemp(prefix="newsdrop-test-pg-"))
     server = EmbeddedPostgres(pgdata / "data")
     try:
-        yield server.start()
+        url = server.start()
+        # Its only socket is inside the data directory (0700): fault tests run the daemon as
+        # `nobody` or in a user namespace, which must reach it. PostgreSQL checks the data
+        # directory's mode only at start, so traversal (no listing) is granted after it.
+        for folder in (pgdata, pgdata / "data"):
+            folder.chmod(0o711)
+        yield url
     finally:
         server.stop()
         shutil.rmtree(pgdata, ignore_errors=True)

@@ -312,6 +312,8 @@ def test_same_bytes_under_two_names_and_again_make_one_article(scene: Scene) -> 
 def test_vanished_files_are_logged_not_quarantined(scene: Scene) -> None:
     settle = 0.8
     daemon = scene.spawn(settle_seconds=settle)
+    # Hints wait while the first connection migrates; only then is a new file noted at once.
+    wait_until(lambda: daemon.event("database.up"), timeout=30)
     gone = bundle_name(0, doc_id_of("vanish", 0))
     path = scene.inbox / gone
     path.write_bytes(bundle_bytes("vanish", 0))

@@ -14,6 +14,7 @@ import time
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.faults.helpers import Scene, assert_exactly_once, ledger_rows, tally, wait_all_committed
 from tests.support import folder_files, wait_until
@@ -171,7 +172,7 @@ def test_backend_killed_mid_transaction_is_rolled_back_and_retried(
 ) -> None:
     names = scene.stage(1000, tag="terminate")
     data_dir, db_url = scene.data_dir, scene.db_url
-    database = db_url.rsplit("/", 1)[1]
+    database = make_url(db_url).database  # a socket URL ends in ?host=..., not the name
     daemon = scene.spawn(batch_size=500, settle_seconds=0.2, retry_max_seconds=0.5)
     scene.drop(names)
 
