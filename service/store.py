@@ -299,17 +299,34 @@ def simhash_probes(simhash: int, radius: int = PROBE_RADIUS) -> list[list[int]]:
     ]
 
 
-# One join per band between the probes and its index; the distance is checked in SQL so
-# that only true near duplicates come back, however many rows share a band value. The probes
-# (`simhash_probes`, 4 x 17 per fingerprint) are computed by the server from the fingerprints
-# and the masks: measured per 200-bundle batch, 61 ms when the client built and sent the
-# 13,600 probes against 14 ms now.
+# The probes: each fingerprint q.s with each mask m.mask of `probe_masks` (4 x 17 per
+# fingerprint), computed by the server from the fingerprints and the masks: measured per
+# 200-bundle batch, 61 ms when the client built and sent the 13,600 probes against 14 ms now.
+_PROBES = "unnest(%(s)b::bigint[]) AS q(s) CROSS JOIN unnest(%(masks)b::integer[]) AS m(mask)"
+# The distance is checked in SQL, so only true near duplicates come back, however many rows
+# share a band value.
+_WITHIN_DISTANCE = "bit_count(CAST(a.simhash # q.s AS bit(64))) <= %(k)s"
+
+
+def _band_probe(band: int) -> str:
+    """SQL: article `a` has the probe's value (the band's bits flipped by the mask) in `band`."""
+    return (
+        f"a.sim_band_{band} = CAST((((q.s >> {16 * band}) & 65535) # m.mask) - 32768 AS smallint)"
+    )
+
+
+def _probe_params(simhashes: Sequence[int]) -> dict[str, Any]:
+    return {
+        "s": sorted({to_signed64(value) for value in simhashes}),
+        "masks": probe_masks(),
+        "k": NEAR_DUPLICATE_DISTANCE,
+    }
+
+
+# One join per band between the probes and its index.
 _NEAR_CANDIDATES = " UNION ".join(
     "SELECT a.id, a.simhash, coalesce(a.near_duplicate_of, a.id) AS root "  # noqa: S608
-    "FROM unnest(%(s)b::bigint[]) AS q(s) CROSS JOIN unnest(%(masks)b::integer[]) AS m(mask) "
-    f"JOIN articles a ON a.sim_band_{band} = "
-    f"CAST((((q.s >> {16 * band}) & 65535) # m.mask) - 32768 AS smallint) "
-    "WHERE bit_count(CAST(a.simhash # q.s AS bit(64))) <= %(k)s"
+    f"FROM {_PROBES} JOIN articles a ON {_band_probe(band)} WHERE {_WITHIN_DISTANCE}"
     for band in range(4)
 )
 
@@ -318,12 +335,7 @@ def near_duplicate_candidates(
     conn: Connection, simhashes: Sequence[int]
 ) -> dict[int, tuple[int, int]]:
     """Articles within NEAR_DUPLICATE_DISTANCE of any fingerprint: id -> (cluster root, simhash)."""
-    params = {
-        "s": sorted({to_signed64(value) for value in simhashes}),
-        "masks": probe_masks(),
-        "k": NEAR_DUPLICATE_DISTANCE,
-    }
-    rows = conn.exec_driver_sql(_NEAR_CANDIDATES, params)
+    rows = conn.exec_driver_sql(_NEAR_CANDIDATES, _probe_params(simhashes))
     return {row.id: (row.root, row.simhash) for row in rows}
 
 
@@ -333,12 +345,9 @@ def near_duplicate_candidates(
 # is a neighbour of thousands, fetching them all cost PostgreSQL ~220 us per bundle at 20,000
 # articles and grew with the cluster.
 _NEAR_ROOT_BANDS = " UNION ALL ".join(
-    "SELECT q.s, r.root "  # noqa: S608
-    "FROM unnest(%(s)b::bigint[]) AS q(s) CROSS JOIN unnest(%(masks)b::integer[]) AS m(mask) "
+    f"SELECT q.s, r.root FROM {_PROBES} "  # noqa: S608
     "CROSS JOIN LATERAL (SELECT coalesce(a.near_duplicate_of, a.id) AS root FROM articles a "
-    f"WHERE a.sim_band_{band} = "
-    f"CAST((((q.s >> {16 * band}) & 65535) # m.mask) - 32768 AS smallint) "
-    "AND bit_count(CAST(a.simhash # q.s AS bit(64))) <= %(k)s "
+    f"WHERE {_band_probe(band)} AND {_WITHIN_DISTANCE} "
     "ORDER BY coalesce(a.near_duplicate_of, a.id) LIMIT 1) AS r"
     for band in range(4)
 )
@@ -347,12 +356,8 @@ _NEAR_ROOTS = f"SELECT c.s, min(c.root) AS root FROM ({_NEAR_ROOT_BANDS}) AS c G
 
 def near_duplicate_roots(conn: Connection, simhashes: Sequence[int]) -> dict[int, int]:
     """Signed fingerprint -> the earliest cluster root among articles within reach of it."""
-    params = {
-        "s": sorted({to_signed64(value) for value in simhashes}),
-        "masks": probe_masks(),
-        "k": NEAR_DUPLICATE_DISTANCE,
-    }
-    return {row.s: row.root for row in conn.exec_driver_sql(_NEAR_ROOTS, params)}
+    rows = conn.exec_driver_sql(_NEAR_ROOTS, _probe_params(simhashes))
+    return {row.s: row.root for row in rows}
 
 
 @dataclass
