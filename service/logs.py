@@ -12,16 +12,18 @@ import structlog
 
 # user:password@ in any URL, and key=value / key: value pairs whose key names a secret.
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s]*@", re.I)
+_CREDENTIAL_KEY_NAMES = "password|passwd|pwd|secret|token|api_key"
 _SECRET_PAIR = re.compile(
-    r"(?P<key>password|passwd|pwd|secret|token|api_key)(?P<sep>\s*[=:]\s*)(?P<value>[^\s&;,]+)",
+    rf"(?P<key>{_CREDENTIAL_KEY_NAMES})(?P<sep>\s*[=:]\s*)(?P<value>[^\s&;,]+)",
     re.I,
 )
 _SECRET_KEYS = frozenset({"password", "passwd", "secret", "token", "dsn", "database_url", "url"})
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# One search that every string needing work matches (a superset of the three patterns above):
-# most values (names, reason codes) match nothing, and two substitutions per value were 12% of
-# the daemon's main-thread CPU in the backlog benchmark.
-_NEEDS_CLEANING = re.compile(r"[\x00-\x1f\x7f-\x9f]|://|pass|pwd|secret|token|api_key", re.I)
+_CONTROLS = r"[\x00-\x1f\x7f-\x9f]"
+_CONTROL = re.compile(_CONTROLS)
+# One search that every string needing work matches (built from the same pieces as the three
+# patterns above): most values (names, reason codes) match nothing, and two substitutions per
+# value were 12% of the daemon's main-thread CPU in the backlog benchmark.
+_NEEDS_CLEANING = re.compile(f"{_CONTROLS}|://|{_CREDENTIAL_KEY_NAMES}", re.I)
 # Tracebacks keep their line breaks; every other value is one line.
 _MULTILINE_KEYS = frozenset({"exception"})
 
