@@ -569,16 +569,14 @@ class Daemon:
         self.metrics.oldest_pending_age.set(self.pending.oldest_age(self.clock()))
         if not self.database_up:
             # Down, or up but not migrated yet: the tables may not exist, so do not query.
-            with self._snapshot_lock:
-                self.snapshot.backlog = backlog
+            self._keep_figures(backlog)
             return
         started = self.clock()
         if started < self._status_due:
             # Figures not due yet; a trivial query still notices a lost database while idle.
             if not self.store.ping():
                 self.database_lost.set()
-            with self._snapshot_lock:
-                self.snapshot.backlog = backlog
+            self._keep_figures(backlog)
             return
         try:
             counts = self.store.counts()
@@ -587,13 +585,17 @@ class Daemon:
             throughput = self.store.throughput(60)
         except DatabaseUnavailable:
             self.database_lost.set()
-            with self._snapshot_lock:
-                self.snapshot.backlog = backlog
+            self._keep_figures(backlog)
             return
         self._status_due = started + (self.clock() - started) / _STATUS_QUERY_SHARE
         self.metrics.articles.set(counts["articles"])
         with self._snapshot_lock:
             self.snapshot = Snapshot(counts, recent, quarantine, throughput, backlog)
+
+    def _keep_figures(self, backlog: int) -> None:
+        """The database figures stay as they were; only the inbox backlog is new."""
+        with self._snapshot_lock:
+            self.snapshot.backlog = backlog
 
     def liveness_age(self) -> float:
         """Seconds since the loop last ticked."""
