@@ -414,9 +414,15 @@ class Bench:
     settings: dict[str, Any]
     log: Callable[[str], None]
     profile: Path | None = None
+    keep: bool = False  # keep the daemons' logs (in the work dir) for a look afterwards
 
     def data_dir(self, label: str) -> Path:
         return self.work / f"data-{label}"
+
+    def done_with(self, daemon: Daemon) -> None:
+        """Delete a finished daemon's log unless asked to keep it."""
+        if not self.keep:
+            daemon.log_path.unlink(missing_ok=True)
 
 
 def _system_busy() -> Callable[[], float]:
@@ -494,7 +500,7 @@ def backlog_run(
         "missed": len(names) - (sum(done.outcomes.values()) - expected_before),
         "errors": [ln for ln in daemon.lines() if ln.get("level") in ("error", "critical")][:5],
     }
-    daemon.log_path.unlink(missing_ok=True)
+    bench.done_with(daemon)
     return result
 
 
@@ -538,7 +544,7 @@ def latency_run(
                 "SELECT name, extract(epoch FROM committed_at) FROM ingest_ledger"
             ).fetchall()
     latencies = sorted((float(at) - renamed[name]) * 1000 for name, at in rows if name in renamed)
-    daemon.log_path.unlink(missing_ok=True)
+    bench.done_with(daemon)
     return {
         "files": len(names),
         "rate": rate,
@@ -580,7 +586,7 @@ def burst_run(bench: Bench, source: Path, names: list[str]) -> dict[str, Any]:
             daemon.kill()
             raise
         lines = daemon.lines()
-    daemon.log_path.unlink(missing_ok=True)
+    bench.done_with(daemon)
     seconds = done.finished_at - started
     return {
         "files": len(names),
@@ -803,7 +809,7 @@ def main(argv: list[str] | None = None) -> int:
         "--smoke", action="store_true", help="tiny sizes for CI; checks completion only"
     )
     parser.add_argument("--work-dir", type=Path, help="where data dirs go (default: a temp dir)")
-    parser.add_argument("--keep", action="store_true", help="keep the work dir")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir and logs")
     parser.add_argument("--profile", type=Path, help="py-spy the backlog daemons into this folder")
     parser.add_argument("--no-baselines", action="store_true", help="skip parse-alone and naive")
     parser.add_argument(
@@ -831,7 +837,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
-    bench = Bench(args.database_url, work, settings, log, args.profile)
+    bench = Bench(args.database_url, work, settings, log, args.profile, args.keep)
     results: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(),
         "args": {k: str(v) for k, v in vars(args).items()},

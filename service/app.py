@@ -216,7 +216,9 @@ def _claim_for_ingest(path: Path, inbox: Inbox, run_id: str, move: bool) -> Clai
             os.unlink(path)
         return inbox.claim(path.name)
     # In place: the file is not ours to move, so every run is its own arrival.
-    return Claimed(path.name, path, st.st_size, f"ingest:{run_id}:{path}", st.st_mode, st.st_nlink)
+    return Claimed(
+        path.name, os.fspath(path), st.st_size, f"ingest:{run_id}:{path}", st.st_mode, st.st_nlink
+    )
 
 
 def _ingest_batch(

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from service.logs import _clean, _escape_controls, configure_logging, redact_text
+from service.logs import _clean, _escape_controls, configure_logging, redact_processor, redact_text
 
 pytestmark = pytest.mark.unit
 
@@ -80,3 +80,26 @@ _PIECES += ["=", ": ", " ", "\n", "\x1b", "\x85", "&", "postgresql", "u", "h/d"]
 def test_the_fast_path_cleans_exactly_like_the_full_one(text: str) -> None:
     full = _escape_controls(redact_text(text))
     assert _clean(text) == full
+
+
+_VALUES = st.one_of(
+    st.lists(st.sampled_from(_PIECES), max_size=6).map("".join),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.none(),
+    st.booleans(),
+    st.lists(st.lists(st.sampled_from(_PIECES), max_size=4).map("".join), max_size=2),
+)
+
+
+@given(st.dictionaries(st.sampled_from(["name", "url", "error", "ms", "dsn", "x"]), _VALUES))
+def test_a_whole_event_is_cleaned_as_its_values_would_be_one_by_one(
+    event: dict[str, object],
+) -> None:
+    slow = {}
+    for key, value in event.items():
+        if key in {"url", "dsn"} and value is not None and "://" in str(value):
+            slow[key] = "***"
+        else:
+            slow[key] = _clean(value)
+    assert redact_processor(None, "info", dict(event)) == slow
