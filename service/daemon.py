@@ -286,9 +286,13 @@ class Daemon:
             return False
         st = st or self.inbox.lstat(name)
         if st is None:
-            self.pending.forget(name)
+            self._gone(name)
             return False
         return self.pending.note(name, _signature(st), self.clock(), renamed_in=renamed_in)
+
+    def _gone(self, name: str) -> None:
+        self.pending.forget(name)
+        self.pipeline.forget_ahead((name,))
 
     def _maybe_reconcile(self) -> None:
         if self._scan is not None:
@@ -370,6 +374,31 @@ class Daemon:
                     return
         if self.in_hand:
             self._advance(wait=False)
+        elif (
+            self._scan is None
+            and self.pending
+            and self.pipeline.can_look_ahead
+            and not self._claimable(now)
+        ):
+            self._look_ahead()
+
+    def _look_ahead(self) -> None:
+        """Nothing to claim yet but files settling: the pool parses the next ones meanwhile.
+
+        At most the batches in flight are read ahead, so memory stays as it is while draining.
+        """
+        ahead = self.pipeline.ahead
+        self.pipeline.forget_ahead([name for name in ahead if name not in self.pending])
+        room = _IN_FLIGHT * self.batch_size - len(ahead)
+        if room < self.batch_size:
+            return
+        names = self.pending.upcoming(room, skip=ahead)
+        try:
+            for start in range(0, len(names), self.batch_size):
+                self.pipeline.look_ahead(names[start : start + self.batch_size])
+        except Transient as exc:
+            # Only a head start is lost: the claim reads and parses these files as usual.
+            log.debug("ingest.look_ahead_failed", error=type(exc).__name__)
 
     def _claimable(self, now: float) -> bool:
         """True when a settled file waits and another batch may be claimed now."""
@@ -399,7 +428,7 @@ class Daemon:
             if st is None:
                 # Deleted or taken by someone else after we saw it: nothing to ingest, say so.
                 log.info("inbox.file_vanished", name=display_name(name))
-                self.pending.forget(name)
+                self._gone(name)
                 self.claim_failures.pop(name, None)
                 continue
             if not renamed_in and _signature(st) != signature:

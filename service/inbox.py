@@ -202,7 +202,21 @@ class Inbox:
     def read(self, claimed: Claimed) -> bytes:
         """The claimed file's bytes, opened with O_NOFOLLOW and checked again after opening."""
         self.check(claimed)
-        fd = os.open(claimed.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        return self._read(claimed.path)
+
+    def peek(self, name: str) -> bytes | None:
+        """The bytes of a file still in the inbox, or None where `read` would refuse it."""
+        st = self.lstat(name)
+        if st is None:
+            return None
+        try:
+            self.check(Claimed(name, "", st.st_size, "", st.st_mode, st.st_nlink))
+            return self._read(f"{self._inbox}/{name}")
+        except (BundleRejected, OSError):
+            return None
+
+    def _read(self, path: str) -> bytes:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):

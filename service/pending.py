@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 
 # (size, mtime_ns, inode); the daemon packs the three into one int (`pack_signature`) since
@@ -140,6 +141,12 @@ class Pending:
         for item in keep:
             heapq.heappush(settled, item)
         return out
+
+    def upcoming(self, limit: int, skip: Container[str]) -> list[str]:
+        """Up to `limit` names not in `skip`, in batch order, settled or not (O(n log limit))."""
+        return heapq.nsmallest(
+            limit, (name for name in self._entries if name not in skip), key=batch_order
+        )
 
     def next_deadline(self) -> float | None:
         """The monotonic time at which the next file settles, if any is waiting."""

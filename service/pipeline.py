@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, KeysView, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -18,7 +18,7 @@ from service.errors import BundleRejected, ReasonCode
 from service.inbox import Claimed, Inbox, display_name
 from service.metrics import Metrics
 from service.naming import parse_name
-from service.pool import Parser, Parsing, WorkersLost, parse_job
+from service.pool import Gathered, Parser, Parsing, WorkersLost, parse_job
 from service.store import Accepted, Arrival, Item, Recorded, Rejected, SameBytes
 
 __all__ = [
@@ -57,8 +57,17 @@ class Started:
     items: list[Item]
     jobs: dict[str, tuple[Claimed, bytes]]
     to_parse: list[SameBytes]
-    parsing: Parsing
+    parsing: Parsing | Gathered
     started: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Ahead:
+    """An inbox file read before its claim: its hash and, unless current, its parse."""
+
+    raw_sha256: str
+    parsing: Parsing | None
+    index: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +116,56 @@ class Pipeline:
         self.metrics = metrics
         self.failpoint = failpoint
         self.move_files = move_files
+        self._ahead: dict[str, _Ahead] = {}
 
     def process(
         self, claims: Sequence[Claimed], seen_at: dict[str, datetime] | None = None
     ) -> list[FileResult]:
         """Ingest claimed files; raises `Transient` with every file still safely in place."""
         return self.finish(self.start(claims, seen_at))
+
+    @property
+    def can_look_ahead(self) -> bool:
+        """True when parsing ahead runs in the pool (it would block the loop in-process)."""
+        return self.parser.pooled
+
+    @property
+    def ahead(self) -> KeysView[str]:
+        """Names of the inbox files read ahead of their claim."""
+        return self._ahead.keys()
+
+    def forget_ahead(self, names: Iterable[str]) -> None:
+        """Drop what was read ahead for these names (gone from the inbox)."""
+        for name in names:
+            self._ahead.pop(name, None)
+
+    def look_ahead(self, names: Sequence[str]) -> int:
+        """Read, hash and start parsing inbox files still settling; returns how many parse.
+
+        Nothing is claimed or recorded: `start` takes a parse only for a claimed file whose
+        bytes hash the same, so a file written to meanwhile is simply parsed again. The
+        settle time of a backlog found at start-up (2 s by default) is spent parsing.
+        """
+        found: list[tuple[str, str, str, bytes]] = []
+        for name in names:
+            data = self.inbox.peek(name)
+            try:
+                doc_id = parse_name(name).doc_id
+            except BundleRejected:
+                data = None
+            if data is None:
+                self._ahead[name] = _Ahead("", None, -1)  # `start` will say why: not again
+                continue
+            found.append((name, doc_id, hashlib.sha256(data).hexdigest(), data))
+        current = self.store.same_bytes_as_current([(doc, sha) for _, doc, sha, _ in found])
+        jobs = [(name, sha, data) for name, doc, sha, data in found if (doc, sha) not in current]
+        parsing = self.parser.submit([(name, data) for name, _, data in jobs])
+        for name, doc, sha, _ in found:
+            if (doc, sha) in current:
+                self._ahead[name] = _Ahead(sha, None, -1)
+        for index, (name, sha, _) in enumerate(jobs):
+            self._ahead[name] = _Ahead(sha, parsing, index)
+        return len(jobs)
 
     def start(
         self, claims: Sequence[Claimed], seen_at: dict[str, datetime] | None = None
@@ -126,7 +179,9 @@ class Pipeline:
         seen = seen_at or {}
         items: list[Item] = []
         jobs: dict[str, tuple[Claimed, bytes]] = {}
+        parsed_ahead: dict[str, tuple[Parsing, int]] = {}
         for claim in claims:
+            ahead = self._ahead.pop(claim.name, None)
             arrival = Arrival(
                 claim.arrival_key, display_name(claim.name), seen.get(claim.name), claimed_at
             )
@@ -143,16 +198,21 @@ class Pipeline:
             sha = hashlib.sha256(data).hexdigest()
             jobs[claim.arrival_key] = (claim, data)
             items.append(SameBytes(arrival, bundle_name.doc_id, sha, len(data)))
+            if ahead is not None and ahead.parsing is not None and ahead.raw_sha256 == sha:
+                parsed_ahead[claim.arrival_key] = (ahead.parsing, ahead.index)
         same = [i for i in items if isinstance(i, SameBytes)]
         # Identical bytes already current need no parse: a replay costs one indexed lookup.
         current = self.store.same_bytes_as_current([(i.doc_id, i.raw_sha256) for i in same])
         to_parse = [i for i in same if (i.doc_id, i.raw_sha256) not in current]
-        parsing = self.parser.submit(
-            [
-                (jobs[i.arrival.arrival_key][0].name, jobs[i.arrival.arrival_key][1])
-                for i in to_parse
-            ]
-        )
+        keys = [i.arrival.arrival_key for i in to_parse]
+        fresh = [key for key in keys if key not in parsed_ahead]
+        submitted = self.parser.submit([(jobs[key][0].name, jobs[key][1]) for key in fresh])
+        parsing: Parsing | Gathered = submitted
+        if len(fresh) < len(keys):
+            position = {key: index for index, key in enumerate(fresh)}
+            parsing = Gathered(
+                [parsed_ahead.get(key) or (submitted, position[key]) for key in keys]
+            )
         return Started(claims, items, jobs, to_parse, parsing, started)
 
     def finish(self, batch: Started) -> list[FileResult]:

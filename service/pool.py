@@ -79,6 +79,17 @@ class Parsing:
         return self._done
 
 
+class Gathered:
+    """Results picked from several `Parsing`s (parsed ahead or now), in the caller's order."""
+
+    def __init__(self, picks: list[tuple[Parsing, int]]) -> None:
+        self._picks = picks
+
+    def results(self) -> list[ParseResult]:
+        """Every picked result, in order; raises `WorkersLost` if a worker died."""
+        return [parsing.results()[index] for parsing, index in self._picks]
+
+
 class Parser:
     """Parses bundles in a process pool (both cores) or in-process for tiny batches."""
 
@@ -104,6 +115,11 @@ class Parser:
             list(
                 self._pool.map(parse_job, [("000_0000000000000000.txt", b"warm up")] * self.workers)
             )
+
+    @property
+    def pooled(self) -> bool:
+        """True when bundles parse in worker processes, off the caller's thread."""
+        return self._pool is not None
 
     def restart(self, broken: ProcessPoolExecutor | None) -> None:
         """Replace a broken pool with fresh workers (once, whoever saw it break first)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, KeysView, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -40,12 +40,29 @@ class _Watcher:
 class _Pipeline:
     """Records the order of start() and finish() calls and of the files they carry."""
 
+    can_look_ahead = True
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[str]]] = []
+        self._ahead: dict[str, None] = {}
+
+    @property
+    def ahead(self) -> KeysView[str]:
+        return self._ahead.keys()
+
+    def forget_ahead(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._ahead.pop(name, None)
+
+    def look_ahead(self, names: Sequence[str]) -> int:
+        self.calls.append(("ahead", list(names)))
+        self._ahead.update(dict.fromkeys(names))
+        return len(names)
 
     def start(self, claims: Sequence[Claimed], seen_at: dict[str, datetime]) -> list[str]:
         names = [c.name for c in claims]
         assert all(name in seen_at for name in names)  # the ledger gets its first sighting
+        self.forget_ahead(names)
         self.calls.append(("start", names))
         return names
 
@@ -100,6 +117,34 @@ def test_a_startup_backlog_is_taken_in_batch_order_across_scan_chunks(
     started = [names for call, names in pipeline.calls if call == "start"]
     assert [n for batch in started for n in batch] == names  # seq order, whatever the chunks
     assert not any((tmp_path / "inbox").iterdir())
+
+
+def test_the_settle_time_of_a_startup_backlog_is_spent_parsing_the_first_batches(
+    tmp_path: Path,
+) -> None:
+    clock = [100.0]
+    daemon, pipeline = _daemon(tmp_path, clock, batch_size=3)
+    names = [f"{seq:03d}_{'ab'[seq % 2] * 16}.txt" for seq in range(1, 21)]
+    for name in random.Random(3).sample(names, len(names)):
+        (tmp_path / "inbox" / name).write_text("x")
+    daemon._reconcile(startup=True)
+    for _ in range(5):  # within the 2 s hold: nothing is claimed
+        _turn(daemon, clock, 0.1)
+    ahead = [n for call, n in pipeline.calls if call == "ahead"]
+    assert [c for c, _ in pipeline.calls] == ["ahead"] * 3  # the batches in flight, no more
+    assert [n for batch in ahead for n in batch] == names[:9]  # in the order of the claims
+    (tmp_path / "inbox" / names[0]).unlink()
+    daemon._note(names[0])  # as an event or a scan would
+    _turn(daemon, clock, 0.1)
+    assert names[0] not in pipeline.ahead  # gone from the inbox: dropped
+    assert len(pipeline.ahead) == 8
+    assert len(pipeline.calls) == 3  # reads go by whole batches: no room for one yet
+    clock[0] += 2.0
+    for _ in range(30):
+        _turn(daemon, clock, 0.1)
+    started = [n for call, names_ in pipeline.calls if call == "start" for n in names_]
+    assert started == names[1:]
+    assert not pipeline.ahead
 
 
 def test_batches_are_claimed_and_parsed_while_the_oldest_commits(tmp_path: Path) -> None:

@@ -1,0 +1,103 @@
+"""Parsing ahead of the claim: a head start only, never a different outcome (real PostgreSQL)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.inbox import Folders, Inbox
+from service.metrics import Metrics
+from service.pipeline import Parser, Pipeline
+from service.pool import Parsing
+from service.store import Store, create_db_engine
+from tests.conftest import SEEDS
+from tests.support import query
+
+pytestmark = pytest.mark.integration
+
+PAGES = sorted(SEEDS.glob("*.txt"))
+
+
+class _CountingParser(Parser):
+    """Parses in-process and remembers which names it was given."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.parsed: list[str] = []
+
+    def submit(self, jobs: list[tuple[str, bytes]]) -> Parsing:
+        self.parsed.extend(name for name, _ in jobs)
+        return super().submit(jobs)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, db_url: str) -> Iterator[Pipeline]:
+    data = tmp_path / "data"
+    folders = Folders(data / "inbox", data / "processing", data / "processed", data / "quarantine")
+    folders.ensure()
+    engine = create_db_engine(db_url)
+    yield Pipeline(Inbox(folders, 16 * 1024 * 1024), Store(engine), _CountingParser(), Metrics())
+    engine.dispose()
+
+
+def _drain(pipeline: Pipeline) -> dict[str, str]:
+    claims = [c for name, _ in list(pipeline.inbox.scan()) if (c := pipeline.inbox.claim(name))]
+    return {r.name: r.outcome for r in pipeline.process(sorted(claims, key=lambda c: c.name))}
+
+
+def _drop(pipeline: Pipeline, name: str, data: bytes) -> None:
+    (pipeline.inbox.folders.inbox / name).write_bytes(data)
+
+
+def test_a_file_parsed_ahead_is_not_parsed_again(pipeline: Pipeline, db_url: str) -> None:
+    parser = pipeline.parser
+    assert isinstance(parser, _CountingParser)
+    names = [f"00{i}_{'ab'[i % 2] * 15}{i}.txt" for i in range(3)]
+    for name, page in zip(names, PAGES, strict=False):
+        _drop(pipeline, name, page.read_bytes())
+    assert pipeline.look_ahead(names) == 3
+    assert sorted(_drain(pipeline).values()) == ["inserted"] * 3
+    assert parser.parsed == names  # once each, ahead of the claim
+    assert not pipeline.ahead
+    titles = query(db_url, "SELECT count(*) FROM articles WHERE title <> ''")
+    assert titles == 3
+
+
+def test_a_file_written_to_after_its_look_ahead_is_parsed_as_claimed(
+    pipeline: Pipeline, db_url: str
+) -> None:
+    parser = pipeline.parser
+    assert isinstance(parser, _CountingParser)
+    name = f"001_{'c' * 16}.txt"
+    _drop(pipeline, name, PAGES[0].read_bytes()[:2000])  # a slow copy, half way
+    pipeline.look_ahead([name])
+    _drop(pipeline, name, PAGES[0].read_bytes())
+    assert _drain(pipeline) == {name: "inserted"}
+    assert parser.parsed == [name, name]
+    stored = query(db_url, "SELECT raw_sha256 FROM articles WHERE doc_id = :d", d="c" * 16)
+    assert stored == hashlib.sha256(PAGES[0].read_bytes()).hexdigest()
+
+
+def test_current_bytes_and_refused_files_are_not_parsed_ahead(pipeline: Pipeline) -> None:
+    parser = pipeline.parser
+    assert isinstance(parser, _CountingParser)
+    name = f"001_{'d' * 16}.txt"
+    _drop(pipeline, name, PAGES[1].read_bytes())
+    assert _drain(pipeline) == {name: "inserted"}
+    _drop(pipeline, name, PAGES[1].read_bytes())  # dropped again, unchanged
+    (pipeline.inbox.folders.inbox / "notes.txt").write_bytes(PAGES[2].read_bytes())  # bad name
+    (pipeline.inbox.folders.inbox / f"002_{'e' * 16}.txt").symlink_to(PAGES[2])
+    parser.parsed.clear()
+    assert pipeline.look_ahead([name, "notes.txt", f"002_{'e' * 16}.txt"]) == 0
+    assert parser.parsed == []
+    assert sorted(pipeline.ahead) == sorted([name, "notes.txt", f"002_{'e' * 16}.txt"])
+    outcomes = _drain(pipeline)
+    assert outcomes == {
+        name: "unchanged",
+        "notes.txt": "quarantined",
+        f"002_{'e' * 16}.txt": "quarantined",
+    }
+    assert parser.parsed == []
