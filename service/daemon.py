@@ -346,6 +346,12 @@ class Daemon:
             log.info("inbox.scanned", files=found, startup=startup)
 
     def _step(self) -> None:
+        if self._scan is not None and self._scan_startup and not self.in_hand:
+            # Nothing can be claimed before the start-up scan ends and its files settle; the
+            # first database contact (migrations, ~0.2 s) waits for the scan's end so that it
+            # runs during the settle time instead of pushing it back. (Files recovered from
+            # processing/ are in hand at once: they go on.)
+            return
         now = self.clock()
         if self.database_lost.is_set():
             self.database_lost.clear()
