@@ -11,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from service.logs import _clean, _escape_controls, configure_logging, redact_processor, redact_text
+from service.logs import (
+    _NEEDS_CLEANING,
+    _clean,
+    _escape_controls,
+    _needs_cleaning,
+    configure_logging,
+    redact_processor,
+    redact_text,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -103,3 +111,17 @@ def test_a_whole_event_is_cleaned_as_its_values_would_be_one_by_one(
         else:
             slow[key] = _clean(value)
     assert redact_processor(None, "info", dict(event)) == slow
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([*_PIECES, "\u017f", "PAS\u017fWORD", "\u212a", "\x7f", "\x9f", "\t"]),
+            st.text(max_size=4),
+            st.text(alphabet=st.characters(max_codepoint=127), max_size=6),
+        ),
+        max_size=8,
+    ).map("".join)
+)
+def test_the_string_method_test_agrees_with_the_pattern(text: str) -> None:
+    assert _needs_cleaning(text) == (_NEEDS_CLEANING.search(text) is not None)
