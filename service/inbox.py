@@ -186,17 +186,19 @@ class Inbox:
 
     def check(self, claimed: Claimed) -> None:
         """Reject what must never be read: links, devices, oversize files (decided from lstat)."""
-        if stat.S_ISLNK(claimed.mode):
+        self._check(claimed.mode, claimed.nlink, claimed.size)
+
+    def _check(self, mode: int, nlink: int, size: int) -> None:
+        if stat.S_ISLNK(mode):
             raise BundleRejected(ReasonCode.SYMLINK, "a symbolic link, not a file: never followed")
-        if not stat.S_ISREG(claimed.mode) or claimed.nlink != 1:
+        if not stat.S_ISREG(mode) or nlink != 1:
             raise BundleRejected(
                 ReasonCode.NOT_REGULAR_FILE,
                 "not a regular file with a single link (device, pipe, socket or hard-linked)",
             )
-        if claimed.size > self.max_file_bytes:
+        if size > self.max_file_bytes:
             raise BundleRejected(
-                ReasonCode.TOO_LARGE,
-                f"{claimed.size} bytes is over max_file_bytes={self.max_file_bytes}",
+                ReasonCode.TOO_LARGE, f"{size} bytes is over max_file_bytes={self.max_file_bytes}"
             )
 
     def read(self, claimed: Claimed) -> bytes:
@@ -210,7 +212,7 @@ class Inbox:
         if st is None:
             return None
         try:
-            self.check(Claimed(name, "", st.st_size, "", st.st_mode, st.st_nlink))
+            self._check(st.st_mode, st.st_nlink, st.st_size)
             return self._read(f"{self._inbox}/{name}")
         except (BundleRejected, OSError):
             return None
