@@ -62,3 +62,14 @@ class ParsedBundle:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields_hash", self.article.fields_hash())
+
+    def with_text(self, text: str) -> ParsedBundle:
+        """The same bundle holding `text` as its decoded text (fields_hash is not recomputed)."""
+        copy = object.__new__(ParsedBundle)
+        for name in _BUNDLE_FIELDS:
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "text", text)
+        return copy
+
+
+_BUNDLE_FIELDS = tuple(f.name for f in fields(ParsedBundle))

@@ -78,6 +78,13 @@ def _strict(data: bytes, codec: str) -> str | None:
         return None
 
 
+def text_of(data: bytes, encoding: str) -> str:
+    """The text `decode` gave for `data`, from the encoding it reported (no detection again)."""
+    if encoding == "utf-8-sig":
+        return data[len(_BOM) :].decode("utf-8")
+    return data.decode(encoding)
+
+
 def decode(data: bytes) -> Decoded:
     """Decode bundle bytes or raise `BundleRejected` (empty, binary, undecodable)."""
     if not data.strip():

@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy import exc as sa_exc
 
 from service.article import ParsedBundle
+from service.decode import text_of
 from service.errors import BundleRejected, ReasonCode
 from service.inbox import Claimed, Inbox, display_name
 from service.metrics import Metrics
@@ -242,7 +243,9 @@ class Pipeline:
         replaced: dict[str, Item] = {}
         for item, result in zip(batch.to_parse, batch.parsing.results(), strict=True):
             if isinstance(result, ParsedBundle):
-                replaced[item.arrival.arrival_key] = Accepted(item.arrival, result)
+                # The pool sends bundles without their text: it comes back from our bytes.
+                text = text_of(batch.jobs[item.arrival.arrival_key][1], result.encoding)
+                replaced[item.arrival.arrival_key] = Accepted(item.arrival, result.with_text(text))
             else:
                 replaced[item.arrival.arrival_key] = Rejected(
                     item.arrival,

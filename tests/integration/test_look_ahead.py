@@ -10,6 +10,7 @@ import pytest
 
 from service.inbox import Folders, Inbox
 from service.metrics import Metrics
+from service.parse import parse_bundle
 from service.pipeline import Parser, Pipeline
 from service.pool import Parsing
 from service.store import Store, create_db_engine
@@ -101,3 +102,35 @@ def test_current_bytes_and_refused_files_are_not_parsed_ahead(pipeline: Pipeline
         f"002_{'e' * 16}.txt": "quarantined",
     }
     assert parser.parsed == []
+
+
+def test_bundles_from_the_pool_are_stored_with_their_whole_text(
+    tmp_path: Path, db_url: str
+) -> None:
+    # Two workers, so the bundles cross the pipe (without their text) and come back whole.
+    data = tmp_path / "data"
+    folders = Folders(data / "inbox", data / "processing", data / "processed", data / "quarantine")
+    folders.ensure()
+    engine = create_db_engine(db_url)
+    parser = Parser(2)
+    parser.start()
+    try:
+        pipeline = Pipeline(Inbox(folders, 16 * 1024 * 1024), Store(engine), parser, Metrics())
+        pages = {}
+        for i in range(12):  # at least _POOL_MIN_BATCH: the pool, not in-process
+            page = PAGES[i % len(PAGES)].read_bytes()
+            if i % 3 == 1:
+                page = page.decode("utf-8").encode("gb18030")
+            elif i % 3 == 2:
+                page = b"\xef\xbb\xbf" + page
+            name = f"{i:03d}_{i:016x}.txt"
+            _drop(pipeline, name, page)
+            pages[name] = page
+        # The same story again in another encoding is a duplicate: its raw bundle is kept too.
+        assert set(_drain(pipeline).values()) == {"inserted", "duplicate"}
+    finally:
+        parser.stop()
+        engine.dispose()
+    for name, page in pages.items():
+        stored = query(db_url, "SELECT text FROM raw_bundles WHERE name = :n", n=name)
+        assert stored == parse_bundle(name, page).text

@@ -120,8 +120,9 @@ def test_a_startup_backlog_is_taken_in_batch_order_across_scan_chunks(
 
 
 def test_the_settle_time_of_a_startup_backlog_is_spent_parsing_the_first_batches(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(daemon_module, "_AHEAD_BATCHES", 3)
     clock = [100.0]
     daemon, pipeline = _daemon(tmp_path, clock, batch_size=3)
     names = [f"{seq:03d}_{'ab'[seq % 2] * 16}.txt" for seq in range(1, 21)]
@@ -131,7 +132,7 @@ def test_the_settle_time_of_a_startup_backlog_is_spent_parsing_the_first_batches
     for _ in range(5):  # within the 2 s hold: nothing is claimed
         _turn(daemon, clock, 0.1)
     ahead = [n for call, n in pipeline.calls if call == "ahead"]
-    assert [c for c, _ in pipeline.calls] == ["ahead"] * 3  # the batches in flight, no more
+    assert [c for c, _ in pipeline.calls] == ["ahead"] * 3  # as many batches as allowed, no more
     assert [n for batch in ahead for n in batch] == names[:9]  # in the order of the claims
     (tmp_path / "inbox" / names[0]).unlink()
     daemon._note(names[0])  # as an event or a scan would

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from service.decode import common_share, decode
+from service.article import ParsedBundle
+from service.decode import common_share, decode, text_of
 from service.errors import BundleRejected, ReasonCode
+from service.parse import parse_bundle
+from service.pool import parse_job
 
 pytestmark = pytest.mark.unit
 
@@ -32,6 +37,26 @@ def test_decode(data: bytes, text: str, encoding: str) -> None:
     decoded = decode(data)
     assert decoded.text == text
     assert decoded.encoding == encoding
+    assert text_of(data, decoded.encoding) == text
+
+
+_CODECS = ["utf-8", "utf-8-sig", "gb18030", "big5", "gbk"]
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=64),
+        st.tuples(st.text(max_size=40), st.sampled_from(_CODECS)).map(
+            lambda pair: pair[0].encode(pair[1], "ignore")
+        ),
+    )
+)
+def test_the_text_comes_back_from_the_bytes_and_the_reported_encoding(data: bytes) -> None:
+    try:
+        decoded = decode(data)
+    except BundleRejected:
+        return
+    assert text_of(data, decoded.encoding) == decoded.text
 
 
 def test_big5_that_also_decodes_as_gb18030_is_read_as_big5() -> None:
@@ -68,3 +93,15 @@ def test_common_share() -> None:
     assert common_share(SIMPLIFIED) > 0.95
     assert common_share(TRADITIONAL) > 0.95
     assert common_share(TRADITIONAL.encode("big5").decode("gb18030")) < 0.8
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_a_bundle_sent_without_its_text_is_whole_again_from_its_bytes(encoding: str) -> None:
+    name = "001_0123456789abcdef.txt"
+    data = f"标题在这里出现了\n\n{SIMPLIFIED}\n".encode(encoding)
+    sent = parse_job((name, data))
+    assert isinstance(sent, ParsedBundle)
+    assert sent.text == ""
+    whole = sent.with_text(text_of(data, sent.encoding))
+    assert whole == parse_bundle(name, data)
+    assert whole.fields_hash == parse_bundle(name, data).fields_hash
