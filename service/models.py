@@ -91,9 +91,15 @@ class Article(_ArticleFields, Base):
         CheckConstraint("version >= 1", name="version_positive"),
         Index(None, "content_hash"),
         Index(None, "updated_at", "id"),
-        # (band, cluster root): a near-duplicate probe stops at the earliest root in reach.
+        # (band, cluster root): a near-duplicate probe stops at the earliest root in reach,
+        # and reads the fingerprint and the root from the index alone (no heap page).
         *(
-            Index(f"ix_articles_sim_band_{band}_root", f"sim_band_{band}", _CLUSTER_ROOT)
+            Index(
+                f"ix_articles_sim_band_{band}_probe",
+                f"sim_band_{band}",
+                _CLUSTER_ROOT,
+                postgresql_include=["simhash", "near_duplicate_of", "id"],
+            )
             for band in range(SIMHASH_BANDS)
         ),
     )

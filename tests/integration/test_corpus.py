@@ -7,6 +7,7 @@ import functools
 import importlib.util
 import io
 import json
+import subprocess
 import sys
 import threading
 import uuid
@@ -16,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 import structlog
@@ -453,3 +455,30 @@ def test_the_commands_print_what_they_did(
     assert "not an ISO 8601" in capsys.readouterr().err
     assert main(["export", "--format", "parquet"]) == 1
     assert "needs --out" in capsys.readouterr().err
+
+
+def test_the_covering_band_indexes_find_the_same_roots(pg_admin_url: str) -> None:
+    """bench/near_probe.py on a small corpus: both index forms agree, and its database goes."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "near_probe.py"),
+            "--database-url",
+            pg_admin_url,
+            "--n",
+            "3000",
+            "--batches",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "same roots found:      yes" in done.stdout
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'newsdrop_probe_%'"
+        )
+        assert left.fetchone() == (0,)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def test_upgrade_from_empty_matches_models(empty_db_url: str) -> None:
     engine = create_db_engine(empty_db_url)
     try:
-        assert Store(engine).migrate() == "0003"
+        assert Store(engine).migrate() == "0004"
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == []
@@ -29,7 +29,7 @@ def test_upgrade_twice_is_a_no_op(empty_db_url: str) -> None:
     try:
         store = Store(engine)
         store.migrate()
-        assert store.migrate() == "0003"
+        assert store.migrate() == "0004"
         with engine.connect() as conn:
             views = conn.execute(
                 sa.text("SELECT viewname FROM pg_views WHERE viewname='provenance'")
@@ -56,7 +56,7 @@ def test_reprocessed_outcome_migrates_down_and_up(empty_db_url: str) -> None:
                     "VALUES ('k', 'n', 'reprocessed')"
                 )
             )
-        assert Store(engine).migrate() == "0003"
+        assert Store(engine).migrate() == "0004"
         with engine.begin() as conn:
             conn.execute(
                 sa.text(
