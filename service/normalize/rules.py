@@ -402,14 +402,10 @@ def _is_bar(text: str) -> bool:
 
 
 def _is_trail(text: str) -> bool:
-    # `人民网 >> 经济·科技 >> 正文`, `长江日报 > 武汉新闻`: short items between arrows.
+    # `人民网 >> 经济·科技 >> 正文`, `长江日报 > 武汉新闻`: short items between arrows (two
+    # items means an arrow split them).
     items = [item for item in _ARROW.split(text) if item]
-    return (
-        len(items) >= 2
-        and max(map(len, items)) <= 14
-        and _SENTENCE_MARK.search(text) is None
-        and _ARROW_MARK.search(text) is not None
-    )
+    return len(items) >= 2 and max(map(len, items)) <= 14 and _SENTENCE_MARK.search(text) is None
 
 
 def _is_menu(text: str) -> bool:
