@@ -14,12 +14,11 @@ import structlog
 from sqlalchemy import exc as sa_exc
 
 from service.article import ParsedBundle
-from service.decode import text_of
 from service.errors import BundleRejected, ReasonCode
 from service.inbox import Claimed, Inbox, display_name
 from service.metrics import Metrics
 from service.naming import parse_name
-from service.pool import Gathered, Parser, Parsing, WorkersLost, parse_job
+from service.pool import Gathered, Parser, Parsing, WorkersLost, made_whole, parse_job
 from service.store import Accepted, Arrival, Item, Recorded, Rejected, SameBytes
 
 __all__ = [
@@ -149,11 +148,12 @@ class Pipeline:
         """
         found: list[tuple[str, str, str, bytes]] = []
         for name in names:
-            data = self.inbox.peek(name)
             try:
                 doc_id = parse_name(name).doc_id
             except BundleRejected:
-                data = None
+                data = None  # not read: its claim quarantines it for the name alone
+            else:
+                data = self.inbox.peek(name)
             if data is None:
                 self._ahead[name] = _Ahead("", None, -1)  # `start` will say why: not again
                 continue
@@ -243,9 +243,10 @@ class Pipeline:
         replaced: dict[str, Item] = {}
         for item, result in zip(batch.to_parse, batch.parsing.results(), strict=True):
             if isinstance(result, ParsedBundle):
-                # The pool sends bundles without their text: it comes back from our bytes.
-                text = text_of(batch.jobs[item.arrival.arrival_key][1], result.encoding)
-                replaced[item.arrival.arrival_key] = Accepted(item.arrival, result.with_text(text))
+                data = batch.jobs[item.arrival.arrival_key][1]
+                replaced[item.arrival.arrival_key] = Accepted(
+                    item.arrival, made_whole(result, data)
+                )
             else:
                 replaced[item.arrival.arrival_key] = Rejected(
                     item.arrival,

@@ -10,7 +10,7 @@ from service.article import ParsedBundle
 from service.decode import common_share, decode, text_of
 from service.errors import BundleRejected, ReasonCode
 from service.parse import parse_bundle
-from service.pool import parse_job
+from service.pool import made_whole, parse_job
 
 pytestmark = pytest.mark.unit
 
@@ -102,6 +102,6 @@ def test_a_bundle_sent_without_its_text_is_whole_again_from_its_bytes(encoding: 
     sent = parse_job((name, data))
     assert isinstance(sent, ParsedBundle)
     assert sent.text == ""
-    whole = sent.with_text(text_of(data, sent.encoding))
+    whole = made_whole(sent, data)
     assert whole == parse_bundle(name, data)
     assert whole.fields_hash == parse_bundle(name, data).fields_hash
