@@ -291,13 +291,9 @@ class Daemon:
             return False
         st = st or self.inbox.lstat(name)
         if st is None:
-            self._gone(name)
+            self.pending.forget(name)
             return False
         return self.pending.note(name, _signature(st), self.clock(), renamed_in=renamed_in)
-
-    def _gone(self, name: str) -> None:
-        self.pending.forget(name)
-        self.pipeline.forget_ahead((name,))
 
     def _maybe_reconcile(self) -> None:
         if self._scan is not None:
@@ -396,6 +392,8 @@ class Daemon:
     def _look_ahead(self) -> None:
         """Nothing to claim yet but files settling: the pool parses the next ones meanwhile."""
         ahead = self.pipeline.ahead
+        # Whatever left the inbox without a claim (deleted, taken by another worker) is no
+        # longer pending: its parse goes.
         self.pipeline.forget_ahead([name for name in ahead if name not in self.pending])
         room = _AHEAD_BATCHES * self.batch_size - len(ahead)
         if room < self.batch_size:
@@ -436,7 +434,7 @@ class Daemon:
             if st is None:
                 # Deleted or taken by someone else after we saw it: nothing to ingest, say so.
                 log.info("inbox.file_vanished", name=display_name(name))
-                self._gone(name)
+                self.pending.forget(name)
                 self.claim_failures.pop(name, None)
                 continue
             if not renamed_in and _signature(st) != signature:
