@@ -5,8 +5,8 @@
 A scratch database at head gets `n` stored articles with random fingerprints (about 15 per
 16-bit band value at a million, none within reach of the probes), vacuumed as a settled
 corpus is. It times the ingest path's query (`near_duplicate_roots`) for batches of 200
-new fingerprints with the head's covering indexes, then with migration 0003's plain
-(band, cluster root) indexes in the same run, and drops the database.
+new fingerprints with the head's covering indexes, then downgraded to migration 0003's
+plain (band, cluster root) indexes in the same run, and drops the database.
 """
 
 from __future__ import annotations
@@ -60,14 +60,17 @@ def _time_probes(conn: psycopg.Connection, batches: list[list[int]]) -> tuple[fl
     return best * 1000, found
 
 
-def _plain_indexes(conn: psycopg.Connection) -> None:
-    for band in range(4):
-        conn.execute(f"DROP INDEX ix_articles_sim_band_{band}_probe")
-        conn.execute(
-            f"CREATE INDEX ix_articles_sim_band_{band}_root ON articles "
-            f"(sim_band_{band}, coalesce(near_duplicate_of, id))"
-        )
-    conn.execute("VACUUM ANALYZE articles")
+def _downgrade_to_plain_indexes(url: str) -> None:
+    """Migration 0003's (band, cluster root) indexes, by the project's own downgrade."""
+    from alembic import command
+
+    from service.store import alembic_config, create_db_engine
+
+    engine = create_db_engine(url)
+    try:
+        command.downgrade(alembic_config(engine), "0003")
+    finally:
+        engine.dispose()
 
 
 def main() -> None:
@@ -110,7 +113,8 @@ def main() -> None:
             conn.execute("VACUUM ANALYZE articles")
             covering, covering_roots = _time_probes(conn, batches)
             covering_size = conn.execute(f"SELECT {size.format('probe')}").fetchone()[0]
-            _plain_indexes(conn)
+            _downgrade_to_plain_indexes(url)
+            conn.execute("VACUUM ANALYZE articles")
             plain, plain_roots = _time_probes(conn, batches)
             plain_size = conn.execute(f"SELECT {size.format('root')}").fetchone()[0]
         print(f"covering band indexes: {covering:.1f} ms per 200 fingerprints ({covering_size})")

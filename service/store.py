@@ -303,6 +303,9 @@ def simhash_probes(simhash: int, radius: int = PROBE_RADIUS) -> list[list[int]]:
 # fingerprint), computed by the server from the fingerprints and the masks: measured per
 # 200-bundle batch, 61 ms when the client built and sent the 13,600 probes against 14 ms now.
 _PROBES = "unnest(%(s)b::bigint[]) AS q(s) CROSS JOIN unnest(%(masks)b::integer[]) AS m(mask)"
+# An article's cluster root, spelled as the band indexes spell it (models._CLUSTER_ROOT), so
+# that the probes can walk those indexes in root order.
+_ROOT = "coalesce(a.near_duplicate_of, a.id)"
 # The distance is checked in SQL, so only true near duplicates come back, however many rows
 # share a band value.
 _WITHIN_DISTANCE = "bit_count(CAST(a.simhash # q.s AS bit(64))) <= %(k)s"
@@ -325,7 +328,7 @@ def _probe_params(simhashes: Sequence[int]) -> dict[str, Any]:
 
 # One join per band between the probes and its index.
 _NEAR_CANDIDATES = " UNION ".join(
-    "SELECT a.id, a.simhash, coalesce(a.near_duplicate_of, a.id) AS root "  # noqa: S608
+    f"SELECT a.id, a.simhash, {_ROOT} AS root "  # noqa: S608
     f"FROM {_PROBES} JOIN articles a ON {_band_probe(band)} WHERE {_WITHIN_DISTANCE}"
     for band in range(4)
 )
@@ -346,9 +349,8 @@ def near_duplicate_candidates(
 # articles and grew with the cluster.
 _NEAR_ROOT_BANDS = " UNION ALL ".join(
     f"SELECT q.s, r.root FROM {_PROBES} "  # noqa: S608
-    "CROSS JOIN LATERAL (SELECT coalesce(a.near_duplicate_of, a.id) AS root FROM articles a "
-    f"WHERE {_band_probe(band)} AND {_WITHIN_DISTANCE} "
-    "ORDER BY coalesce(a.near_duplicate_of, a.id) LIMIT 1) AS r"
+    f"CROSS JOIN LATERAL (SELECT {_ROOT} AS root FROM articles a "
+    f"WHERE {_band_probe(band)} AND {_WITHIN_DISTANCE} ORDER BY {_ROOT} LIMIT 1) AS r"
     for band in range(4)
 )
 _NEAR_ROOTS = f"SELECT c.s, min(c.root) AS root FROM ({_NEAR_ROOT_BANDS}) AS c GROUP BY c.s"  # noqa: S608
