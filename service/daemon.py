@@ -166,6 +166,7 @@ class Daemon:
         self._scan: Iterator[tuple[str, os.stat_result]] | None = None
         self._scan_startup = False
         self._scan_found = self._scan_missed = 0
+        self._inbox_error: str | None = None  # why the last scan could not list the inbox
         # Nothing is claimed until the start-up scan is done and every file it found has had
         # its settle time: then the whole backlog is due at once, in batch order (a later
         # version of a doc_id never goes before an earlier one from another scan chunk).
@@ -299,7 +300,8 @@ class Daemon:
         if self._scan is not None:
             self._continue_scan()
             return
-        interval = self.poll_seconds if self.watcher.mode == "polling" else self.reconcile_seconds
+        polling = self.watcher.mode == "polling" or self._inbox_error is not None
+        interval = self.poll_seconds if polling else self.reconcile_seconds
         due = self.last_reconcile is None or self.clock() - self.last_reconcile >= interval
         if self.overflowed.is_set():
             self.overflowed.clear()
@@ -315,6 +317,9 @@ class Daemon:
         settled meanwhile, so the scan of a huge inbox never holds up the first commit.
         """
         if self._scan is None:
+            if self.watcher.rewatch():
+                # Watched again before the scan: whatever arrives from now on is seen.
+                log.info("watcher.rewatched", inbox=str(self.inbox.folders.inbox))
             self._scan = self.inbox.scan()
             self._scan_startup = startup
             self._scan_found = self._scan_missed = 0
@@ -329,6 +334,9 @@ class Daemon:
                 name, st = next(self._scan)
             except StopIteration:
                 break
+            except OSError as exc:
+                self._scan_failed(exc)
+                return
             self._scan_found += 1
             if self._note(name, st=st) and counting:
                 self._scan_missed += 1
@@ -345,6 +353,28 @@ class Daemon:
             self._hold_until = self.last_reconcile + self.pending.settle_seconds if found else 0.0
         if startup or missed:
             log.info("inbox.scanned", files=found, startup=startup)
+        if self._inbox_error is not None:
+            self._inbox_error = None
+            log.info("inbox.available", inbox=str(self.inbox.folders.inbox))
+
+    def _scan_failed(self, exc: OSError) -> None:
+        """The inbox cannot be listed (removed, unmounted, no permission): scan again soon."""
+        self._scan = None
+        self.last_reconcile = self.clock()
+        if self._scan_startup:
+            self._hold_until = 0.0
+        error = exc.strerror or type(exc).__name__
+        if error != self._inbox_error:
+            # Not made again here: an inbox gone with an unmounted file system must come back
+            # with it, not as an empty directory on another one.
+            log.error(
+                "inbox.unavailable",
+                inbox=str(self.inbox.folders.inbox),
+                error=error,
+                errno=exc.errno,
+                retry_every=self.poll_seconds,
+            )
+        self._inbox_error = error
 
     def _step(self) -> None:
         if self._scan is not None and self._scan_startup and not self.in_hand:

@@ -126,21 +126,27 @@ class Inbox:
         """How many candidate files wait in the inbox (from the directory entries alone)."""
         # No lstat per file: the status thread counts every 2 s, and 50,000 lstats held the
         # GIL for ~100 ms each time, in the middle of the ingest loop.
-        with os.scandir(self.folders.inbox) as entries:
-            return sum(
-                1
-                for entry in entries
-                if not is_in_progress(entry.name) and not entry.is_dir(follow_symlinks=False)
-            )
+        try:
+            with os.scandir(self.folders.inbox) as entries:
+                return sum(
+                    1
+                    for entry in entries
+                    if not is_in_progress(entry.name) and not entry.is_dir(follow_symlinks=False)
+                )
+        except FileNotFoundError:
+            return 0  # removed under us: the loop's scan reports it
 
     def count_quarantine(self) -> int:
         """How many bundles sit in quarantine (error files not counted)."""
-        with os.scandir(self.folders.quarantine) as entries:
-            return sum(
-                1
-                for e in entries
-                if not e.name.endswith(_ERROR_SUFFIX) and not e.name.startswith(".")
-            )
+        try:
+            with os.scandir(self.folders.quarantine) as entries:
+                return sum(
+                    1
+                    for e in entries
+                    if not e.name.endswith(_ERROR_SUFFIX) and not e.name.startswith(".")
+                )
+        except FileNotFoundError:
+            return 0
 
     # -- claiming -------------------------------------------------------------------------
 

@@ -103,28 +103,47 @@ class Watcher:
         return self.mode
 
     def _watch(self) -> tuple[InotifyFD, _InboxEvents]:
-        from watchdog.observers.inotify_c import CallbackId, InotifyFD, Mask
         from watchdog.observers.inotify_c import InotifyConstants as Flag
+        from watchdog.observers.inotify_c import InotifyFD
 
         events = _InboxEvents(self._on_hint, self._on_overflow, Flag.IN_MOVED_TO)
         reader = InotifyFD()
         # Started first, so that a failed watch is closed by the reader thread itself.
         reader.start()
         try:
-            wd = reader.add_callback(
-                os.fsencode(self.inbox),
-                Mask(Flag.IN_CREATE | Flag.IN_MOVED_TO | Flag.IN_CLOSE_WRITE | Flag.IN_ONLYDIR),
-                events,
-                CallbackId(1),
-            )
-            if wd < 0:
-                # watchdog returns no error for EACCES on the inbox itself.
-                raise OSError(errno.EACCES, "inbox not readable for inotify", str(self.inbox))
+            self._add_watch(reader, events)
         except BaseException:
             reader.stop()
             reader.join(timeout=5)
             raise
         return reader, events
+
+    def _add_watch(self, reader: InotifyFD, events: _InboxEvents) -> None:
+        from watchdog.observers.inotify_c import CallbackId, Mask
+        from watchdog.observers.inotify_c import InotifyConstants as Flag
+
+        wd = reader.add_callback(
+            os.fsencode(self.inbox),
+            Mask(Flag.IN_CREATE | Flag.IN_MOVED_TO | Flag.IN_CLOSE_WRITE | Flag.IN_ONLYDIR),
+            events,
+            CallbackId(1),
+        )
+        if wd < 0:
+            # watchdog returns no error for EACCES on the inbox itself.
+            raise OSError(errno.EACCES, "inbox not readable for inotify", str(self.inbox))
+        events.watch_lost = False
+
+    def rewatch(self) -> bool:
+        """Watch the inbox again if its watch was lost (removed, then made again); True if so."""
+        with self._lock:
+            reader, events = self._reader, self._events
+        if reader is None or events is None or not events.watch_lost:
+            return False
+        try:
+            self._add_watch(reader, events)
+        except OSError:
+            return False  # still missing: the daemon's scan says why
+        return True
 
     def alive(self) -> bool:
         """True while events flow (or polling, which needs no thread)."""

@@ -1,14 +1,22 @@
-"""When inotify fails: a kernel queue overflow, and a watch limit of zero."""
+"""When inotify fails: a kernel queue overflow, a watch limit of zero, a removed inbox."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.faults.helpers import Scene, assert_exactly_once, tally, wait_all_committed
+from tests.faults.helpers import (
+    FaultDaemon,
+    Scene,
+    assert_exactly_once,
+    tally,
+    wait_all_committed,
+)
 
 pytestmark = [pytest.mark.faults]
 
@@ -74,3 +82,45 @@ def test_watch_limit_falls_back_to_polling_and_keeps_ingesting(scene: Scene) -> 
     t = tally(scene.db_url, scene.data_dir, names)
     scene.report(watcher="polling", cause=fallback[0]["cause"], **t.as_dict())
     assert_exactly_once(t, articles=50)
+
+
+def _wait_until(check: Callable[[], object], timeout: float, daemon: FaultDaemon) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, daemon.tail()
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(90)
+def test_a_removed_inbox_is_waited_for_and_watched_again(scene: Scene) -> None:
+    daemon = scene.spawn(reconcile_seconds=1, poll_seconds=0.5, settle_seconds=0.2)
+    before = scene.stage(3, tag="before")
+    scene.drop(before)
+    wait_all_committed(scene.db_url, scene.data_dir, before, timeout=30)
+
+    shutil.rmtree(scene.data_dir / "inbox")  # an operator's clean-up gone wrong
+    _wait_until(lambda: daemon.event("inbox.unavailable"), 10, daemon)
+    _wait_until(lambda: daemon.get("/readyz")[0] == 503, 10, daemon)
+    time.sleep(1.5)  # three more scans fail: one error line, and the daemon lives on
+    assert daemon.proc is not None
+    assert daemon.proc.poll() is None, daemon.tail()
+    assert len(daemon.event("inbox.unavailable")) == 1
+
+    after = scene.stage(3, tag="after")
+    scene.drop(after)  # `scene.inbox` makes the folder again
+    wait_all_committed(scene.db_url, scene.data_dir, after, timeout=30)
+    assert daemon.event("inbox.available"), daemon.tail()
+    assert daemon.event("watcher.rewatched"), daemon.tail()
+    _wait_until(lambda: daemon.get("/readyz")[0] == 200, 10, daemon)
+
+    # Watched again: a file renamed in now goes at once, not at the next scan.
+    reconciles = len(daemon.event("inbox.events_missed"))
+    last = scene.stage(1, tag="last")
+    scene.drop(last)
+    wait_all_committed(scene.db_url, scene.data_dir, last, timeout=30)
+    assert len(daemon.event("inbox.events_missed")) == reconciles
+    assert daemon.stop() == 0
+    names = before + after + last
+    t = tally(scene.db_url, scene.data_dir, names)
+    scene.report(unavailable=daemon.event("inbox.unavailable")[0]["error"], **t.as_dict())
+    assert_exactly_once(t, articles=len(names))

@@ -36,6 +36,9 @@ class _Watcher:
     def alive(self) -> bool:
         return True
 
+    def rewatch(self) -> bool:
+        return False
+
 
 class _Pipeline:
     """Records the order of start() and finish() calls and of the files they carry."""

@@ -155,3 +155,14 @@ def test_scan_skips_in_progress_names_and_directories(inbox: Inbox) -> None:
     (inbox.folders.inbox / "sub").mkdir()
     assert [name for name, _ in inbox.scan()] == [NAME]
     assert inbox.backlog() == 1
+
+
+def test_counts_of_a_removed_folder_are_zero(inbox: Inbox) -> None:
+    # The status thread counts every 2 s; a removed inbox must not end that thread.
+    drop(inbox)
+    assert inbox.backlog() == 1
+    (inbox.folders.inbox / NAME).unlink()
+    inbox.folders.inbox.rmdir()
+    inbox.folders.quarantine.rmdir()
+    assert inbox.backlog() == 0
+    assert inbox.count_quarantine() == 0

@@ -133,6 +133,23 @@ def test_the_watcher_is_dead_once_the_inbox_is_gone(watcher: Watcher, inbox: Pat
     assert not watcher.alive()
 
 
+def test_a_removed_inbox_is_watched_again_once_it_is_back(
+    watcher: Watcher, inbox: Path, tmp_path: Path, seen: Seen
+) -> None:
+    assert watcher.rewatch() is False  # nothing lost
+    inbox.rmdir()
+    deadline = time.monotonic() + 5
+    while watcher.alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert watcher.rewatch() is False  # still missing
+    inbox.mkdir()
+    assert watcher.rewatch() is True
+    assert watcher.alive()
+    (tmp_path / NAME).write_bytes(b"page")
+    (tmp_path / NAME).rename(inbox / NAME)
+    assert seen.next() == Hint(NAME, renamed_in=True)
+
+
 def test_stop_ends_the_reader_thread(inbox: Path, seen: Seen) -> None:
     w = Watcher(inbox, mode="inotify", on_hint=seen.hints.put, on_overflow=seen.overflow)
     w.start()
