@@ -56,6 +56,7 @@ _PERMISSION_HINT = (
 )
 _SPACE_HINT = "free space or inodes on the data directory's file system (a link takes an inode)"
 _CLAIM_HINTS = {
+    errno.ENOENT: "processing/ is missing: make it again, or restart newsdrop, which makes it",
     errno.EACCES: _PERMISSION_HINT,
     errno.EPERM: _PERMISSION_HINT,
     errno.ENOSPC: _SPACE_HINT,

@@ -153,7 +153,8 @@ class Inbox:
     def claim(self, name: str) -> Claimed | None:
         """Move `name` from the inbox into processing/; None if it vanished or another won.
 
-        Raises PermissionError for a file this process may not read or link: it stays put.
+        Raises PermissionError for a file this process may not read or link, and
+        FileNotFoundError when processing/ is gone: the file stays put.
         """
         source = f"{self._inbox}/{name}"
         target = f"{self._processing}/{name}"
@@ -163,6 +164,8 @@ class Inbox:
         try:
             os.link(source, target, follow_symlinks=False)
         except FileNotFoundError:
+            if os.path.lexists(source):
+                raise  # the file is here, so processing/ is not: the file waits in the inbox
             return None
         except FileExistsError:
             return None  # another worker holds a file of this name

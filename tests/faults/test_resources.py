@@ -226,3 +226,22 @@ def test_full_disk_waits_with_backoff_loses_nothing_and_recovers(
     assert_exactly_once(t)
     assert t.processed_files == len(good) + len(later)
     assert t.quarantined_files == len(bad)
+
+
+def test_a_removed_processing_folder_holds_files_in_the_inbox_until_it_is_back(
+    scene: Scene,
+) -> None:
+    daemon = scene.spawn(settle_seconds=0.2, retry_max_seconds=1)
+    (scene.data_dir / "processing").rmdir()
+    names = scene.stage(5, tag="noprocessing")
+    scene.drop(names)
+    failed = wait_until(lambda: daemon.event("inbox.claim_failed"), 15)
+    assert failed[0]["errno"] == "ENOENT"
+    assert daemon.get("/readyz")[0] == 503
+    assert sorted(p.name for p in scene.inbox.iterdir()) == names  # nothing lost or moved
+    (scene.data_dir / "processing").mkdir()
+    wait_all_committed(scene.db_url, scene.data_dir, names, timeout=30)
+    assert daemon.stop() == 0
+    t = tally(scene.db_url, scene.data_dir, names)
+    scene.report(claim_failures_logged=len(daemon.event("inbox.claim_failed")), **t.as_dict())
+    assert_exactly_once(t, articles=5)

@@ -5,18 +5,12 @@ from __future__ import annotations
 import shutil
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.faults.helpers import (
-    FaultDaemon,
-    Scene,
-    assert_exactly_once,
-    tally,
-    wait_all_committed,
-)
+from tests.faults.helpers import Scene, assert_exactly_once, tally, wait_all_committed
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.faults]
 
@@ -84,13 +78,6 @@ def test_watch_limit_falls_back_to_polling_and_keeps_ingesting(scene: Scene) -> 
     assert_exactly_once(t, articles=50)
 
 
-def _wait_until(check: Callable[[], object], timeout: float, daemon: FaultDaemon) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, daemon.tail()
-        time.sleep(0.05)
-
-
 @pytest.mark.timeout(90)
 def test_a_removed_inbox_is_waited_for_and_watched_again(scene: Scene) -> None:
     daemon = scene.spawn(reconcile_seconds=1, poll_seconds=0.5, settle_seconds=0.2)
@@ -99,8 +86,8 @@ def test_a_removed_inbox_is_waited_for_and_watched_again(scene: Scene) -> None:
     wait_all_committed(scene.db_url, scene.data_dir, before, timeout=30)
 
     shutil.rmtree(scene.data_dir / "inbox")  # an operator's clean-up gone wrong
-    _wait_until(lambda: daemon.event("inbox.unavailable"), 10, daemon)
-    _wait_until(lambda: daemon.get("/readyz")[0] == 503, 10, daemon)
+    wait_until(lambda: daemon.event("inbox.unavailable"), 10)
+    wait_until(lambda: daemon.get("/readyz")[0] == 503, 10)
     time.sleep(1.5)  # three more scans fail: one error line, and the daemon lives on
     assert daemon.proc is not None
     assert daemon.proc.poll() is None, daemon.tail()
@@ -111,7 +98,7 @@ def test_a_removed_inbox_is_waited_for_and_watched_again(scene: Scene) -> None:
     wait_all_committed(scene.db_url, scene.data_dir, after, timeout=30)
     assert daemon.event("inbox.available"), daemon.tail()
     assert daemon.event("watcher.rewatched"), daemon.tail()
-    _wait_until(lambda: daemon.get("/readyz")[0] == 200, 10, daemon)
+    wait_until(lambda: daemon.get("/readyz")[0] == 200, 10)
 
     # Watched again: a file renamed in now goes at once, not at the next scan.
     reconciles = len(daemon.event("inbox.events_missed"))

@@ -166,3 +166,12 @@ def test_counts_of_a_removed_folder_are_zero(inbox: Inbox) -> None:
     inbox.folders.quarantine.rmdir()
     assert inbox.backlog() == 0
     assert inbox.count_quarantine() == 0
+
+
+def test_a_claim_without_processing_folder_fails_and_leaves_the_file(inbox: Inbox) -> None:
+    path = drop(inbox)
+    inbox.folders.processing.rmdir()
+    with pytest.raises(FileNotFoundError):
+        inbox.claim(NAME)
+    assert path.read_bytes() == b"hello"
+    assert inbox.claim("002_0123456789abcdef.txt") is None  # a vanished file is no error
