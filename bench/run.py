@@ -672,6 +672,19 @@ def _cpu_row(label: str, run: dict[str, Any]) -> Row:
     return Row(label, sum(cpu.values()) or None, "us", split)
 
 
+def _replay_row(label: str, run: dict[str, Any], first_load: float | None, t: bool) -> Row:
+    ratio = _ratio(run["rate"], first_load)
+    return Row(
+        label,
+        run["rate"],
+        "files/s",
+        f"first load {_fmt(first_load)}/s",
+        ratio,
+        ">= 5x",
+        (ratio or 0) >= 5 if t and ratio else None,
+    )
+
+
 def build_rows(r: dict[str, Any], targets: bool) -> list[Row]:
     rows: list[Row] = []
     t = targets
@@ -776,21 +789,10 @@ def build_rows(r: dict[str, Any], targets: bool) -> list[Row]:
                 (ratio or 9) <= 1.2 and large["peak_rss_mb"] < 250 if t else None,
             )
         )
+    base = r.get("backlog", {}).get("rate")
     if "replay" in r:
         rp = r["replay"]
-        base = r.get("backlog", {}).get("rate")
-        ratio = _ratio(rp["rate"], base)
-        rows.append(
-            Row(
-                "replay found at start-up (all unchanged)",
-                rp["rate"],
-                "files/s",
-                f"first load {_fmt(base)}/s",
-                ratio,
-                ">= 5x",
-                (ratio or 0) >= 5 if t and ratio else None,
-            )
-        )
+        rows.append(_replay_row("replay found at start-up (all unchanged)", rp, base, t))
         rows.append(
             Row(
                 "  replay rate after the first commit",
@@ -802,19 +804,7 @@ def build_rows(r: dict[str, Any], targets: bool) -> list[Row]:
         rows.append(_cpu_row("  CPU per bundle (daemon tree + backends)", rp))
     if "replay_live" in r:
         live = r["replay_live"]
-        base = r.get("backlog", {}).get("rate")
-        ratio = _ratio(live["rate"], base)
-        rows.append(
-            Row(
-                "replay renamed in while running",
-                live["rate"],
-                "files/s",
-                f"first load {_fmt(base)}/s",
-                ratio,
-                ">= 5x",
-                (ratio or 0) >= 5 if t and ratio else None,
-            )
-        )
+        rows.append(_replay_row("replay renamed in while running", live, base, t))
         rows.append(
             Row(
                 "  replay files missed", live["missed"], "files", "", None, "0", live["missed"] == 0
