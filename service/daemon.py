@@ -301,7 +301,13 @@ class Daemon:
         if self._scan is not None:
             self._continue_scan()
             return
-        polling = self.watcher.mode == "polling" or self._inbox_error is not None
+        # Without events (polling, an inbox gone, a watch lost to `rm -r inbox; mkdir inbox`)
+        # only scans find files, and the next one also watches a folder that is back.
+        polling = (
+            self.watcher.mode == "polling"
+            or self._inbox_error is not None
+            or not self.watcher.alive()
+        )
         interval = self.poll_seconds if polling else self.reconcile_seconds
         due = self.last_reconcile is None or self.clock() - self.last_reconcile >= interval
         if self.overflowed.is_set():

@@ -111,3 +111,22 @@ def test_a_removed_inbox_is_waited_for_and_watched_again(scene: Scene) -> None:
     t = tally(scene.db_url, scene.data_dir, names)
     scene.report(unavailable=daemon.event("inbox.unavailable")[0]["error"], **t.as_dict())
     assert_exactly_once(t, articles=len(names))
+
+
+@pytest.mark.timeout(60)
+def test_an_inbox_removed_and_made_again_at_once_is_watched_again_within_a_poll(
+    scene: Scene,
+) -> None:
+    # The scan never fails here; with reconcile scans a minute apart, only the lost watch
+    # can bring the next scan (and with it the new watch) forward.
+    daemon = scene.spawn(reconcile_seconds=60, poll_seconds=0.5, settle_seconds=0.2)
+    shutil.rmtree(scene.data_dir / "inbox")
+    (scene.data_dir / "inbox").mkdir()
+    wait_until(lambda: daemon.event("watcher.rewatched"), 5)
+    assert daemon.get("/readyz")[0] == 200
+    names = scene.stage(3, tag="remade")
+    scene.drop(names)
+    wait_all_committed(scene.db_url, scene.data_dir, names, timeout=10)
+    assert not daemon.event("inbox.events_missed")  # seen as events, not by a scan
+    assert daemon.stop() == 0
+    assert_exactly_once(tally(scene.db_url, scene.data_dir, names), articles=3)
