@@ -484,6 +484,15 @@ class Store:
             return False
         return True
 
+    def vacuum_articles(self) -> None:
+        """VACUUM `articles` (skipped when another vacuum holds it): see `Daemon._keep_visible`."""
+        with (
+            translate_errors(),
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+        ):
+            # Not a transaction block: VACUUM refuses to run inside one.
+            conn.exec_driver_sql("VACUUM (SKIP_LOCKED) articles")
+
     # -- ingest ---------------------------------------------------------------------------
 
     def same_bytes_as_current(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:

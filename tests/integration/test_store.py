@@ -252,3 +252,18 @@ def test_committed_changes_are_notified(store: Store, db_url: str) -> None:
             assert len(note.payload.encode()) < 8000
             ids.extend(json.loads(note.payload)["ids"])
     assert sorted(ids) == sorted(r.article_id for r in recs)
+
+
+def test_vacuum_makes_fresh_articles_all_visible_for_index_only_probes(store: Store) -> None:
+    with store.engine.begin() as conn:  # no autovacuum may do it first
+        conn.execute(sa.text("ALTER TABLE articles SET (autovacuum_enabled = false)"))
+    store.record(
+        [Accepted(arrival(), bundle(f"{n:016x}", f"第{n}篇正文。", simhash=n)) for n in range(300)]
+    )
+    visible = "SELECT relallvisible FROM pg_class WHERE relname = 'articles'"
+    assert scalar(store, visible) == 0  # fresh rows: the probes would read their heap pages
+    store.vacuum_articles()
+    assert scalar(store, visible) == scalar(
+        store, "SELECT relpages FROM pg_class WHERE relname = 'articles'"
+    )
+    assert scalar(store, visible) > 0

@@ -19,15 +19,26 @@ import pytest
 
 from service import daemon as daemon_module
 from service.daemon import Daemon
+from service.errors import DatabaseUnavailable
 from service.inbox import Claimed, Folders, Inbox
 from service.metrics import Metrics
+from service.pipeline import FileResult
 
 pytestmark = pytest.mark.unit
 
 
 class _Store:
+    def __init__(self) -> None:
+        self.vacuums = 0
+        self.down = False
+
     def ping(self) -> bool:
         return True
+
+    def vacuum_articles(self) -> None:
+        if self.down:
+            raise DatabaseUnavailable("gone")
+        self.vacuums += 1
 
 
 class _Watcher:
@@ -73,8 +84,9 @@ class _Pipeline:
         self.calls.append(("commit", started))
         return started
 
-    def file(self, committed: list[str]) -> None:
+    def file(self, committed: list[str]) -> list[FileResult]:
         self.calls.append(("finish", committed))
+        return []
 
 
 def _daemon(tmp_path: Path, clock: list[float], batch_size: int) -> tuple[Daemon, _Pipeline]:
@@ -304,3 +316,28 @@ def test_status_queries_take_a_bounded_share_of_the_database(
     store.up = False  # lost while the figures are not due: the trivial query notices
     daemon.refresh_snapshot()
     assert daemon.database_lost.is_set() == (expected_counts < 30)
+
+
+def _results(outcomes: Sequence[str]) -> list[FileResult]:
+    return [
+        FileResult(f"{i:03d}_x.txt", None, None, o, None, 1.0, False)
+        for i, o in enumerate(outcomes)
+    ]
+
+
+def test_articles_are_vacuumed_once_enough_rows_were_written(tmp_path: Path) -> None:
+    daemon, _ = _daemon(tmp_path, [0.0], batch_size=10)
+    store = daemon.store
+    assert isinstance(store, _Store)
+    writes = daemon_module._VACUUM_AFTER_WRITES
+    daemon._count_writes(_results(["inserted"] * (writes - 1) + ["unchanged", "quarantined"]))
+    daemon._keep_visible()
+    assert store.vacuums == 0  # unchanged and quarantined files write no article row
+    daemon._count_writes(_results(["duplicate"]))
+    daemon._keep_visible()
+    daemon._keep_visible()
+    assert store.vacuums == 1  # and the count starts again
+    store.down = True
+    daemon._count_writes(_results(["updated"] * writes))
+    daemon._keep_visible()
+    assert daemon.database_lost.is_set()
