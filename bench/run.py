@@ -289,6 +289,17 @@ def count_files(folder: Path) -> int:
     return total
 
 
+def _count_ledger(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT count(*) FROM ingest_ledger").fetchone()
+    return int(row[0]) if row else 0
+
+
+def ledger_rows(url: str) -> int:
+    """Rows in the ingest ledger now (what a run on the same database starts from)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return _count_ledger(conn)
+
+
 @dataclass
 class Done:
     """When a run finished and what the ledger says."""
@@ -307,8 +318,7 @@ def wait_done(
     deadline = time.monotonic() + timeout
     with psycopg.connect(url, autocommit=True) as conn:
         while True:
-            row = conn.execute("SELECT count(*) FROM ingest_ledger").fetchone()
-            count = int(row[0]) if row else 0
+            count = _count_ledger(conn)
             if count >= expected and candidates(processing) == 0 and candidates(inbox) == 0:
                 finished = time.time()
                 break
@@ -447,11 +457,7 @@ def backlog_run(
 ) -> dict[str, Any]:
     """`names` copied into the inbox before the daemon starts; time until committed + moved."""
     data_dir = bench.data_dir(label)
-    expected_before = 0
-    if again:
-        with psycopg.connect(url, autocommit=True) as conn:
-            row = conn.execute("SELECT count(*) FROM ingest_ledger").fetchone()
-            expected_before = int(row[0]) if row else 0
+    expected_before = ledger_rows(url) if again else 0
     corpus.copy_into(source, names, data_dir / "inbox")
     os.sync()
     busy = _system_busy()
@@ -575,9 +581,7 @@ def renamed_in_run(
     staging = data_dir / "staging"
     corpus.copy_into(source, names, staging)
     os.sync()
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM ingest_ledger").fetchone()
-        expected_before = int(row[0]) if row else 0
+    expected_before = ledger_rows(url)
     processed_before = count_files(data_dir / "processed")
     daemon = Daemon(data_dir, url, **bench.settings)
     if bench.profile is not None:
