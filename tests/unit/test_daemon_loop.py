@@ -115,15 +115,21 @@ def _turn(daemon: Daemon, clock: list[float], step: float) -> None:
     clock[0] += step
 
 
+def _drop_shuffled(tmp_path: Path, count: int, seed: int) -> list[str]:
+    """Write `count` bundles of two doc_ids into the inbox, shuffled; returns them in seq order."""
+    names = [f"{seq:03d}_{'ab'[seq % 2] * 16}.txt" for seq in range(1, count + 1)]
+    for name in random.Random(seed).sample(names, len(names)):
+        (tmp_path / "inbox" / name).write_text("x")
+    return names
+
+
 def test_a_startup_backlog_is_taken_in_batch_order_across_scan_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(daemon_module, "_SCAN_CHUNK", 3)
     clock = [100.0]
     daemon, pipeline = _daemon(tmp_path, clock, batch_size=4)
-    names = [f"{seq:03d}_{'ab'[seq % 2] * 16}.txt" for seq in range(1, 12)]
-    for name in random.Random(7).sample(names, len(names)):
-        (tmp_path / "inbox" / name).write_text("x")
+    names = _drop_shuffled(tmp_path, 11, seed=7)
     daemon._reconcile(startup=True)
     daemon._step()  # the first database contact may take long (migrations): chunks drift apart
     clock[0] += 1.5
@@ -140,9 +146,7 @@ def test_the_settle_time_of_a_startup_backlog_is_spent_parsing_the_first_batches
     monkeypatch.setattr(daemon_module, "_AHEAD_BATCHES", 3)
     clock = [100.0]
     daemon, pipeline = _daemon(tmp_path, clock, batch_size=3)
-    names = [f"{seq:03d}_{'ab'[seq % 2] * 16}.txt" for seq in range(1, 21)]
-    for name in random.Random(3).sample(names, len(names)):
-        (tmp_path / "inbox" / name).write_text("x")
+    names = _drop_shuffled(tmp_path, 20, seed=3)
     daemon._reconcile(startup=True)
     for _ in range(5):  # within the 2 s hold: nothing is claimed
         _turn(daemon, clock, 0.1)
