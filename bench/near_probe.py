@@ -15,13 +15,14 @@ import argparse
 import random
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from run import fresh_database
 
 from service import store as S
 
@@ -40,13 +41,6 @@ SELECT 1, 't', 'b', '{}', 'zh-Hans', 'utf-8', '{}', md5(g::text), h, '0', md5(g:
 FROM (SELECT g, (random() * 18446744073709551615 - 9223372036854775808)::numeric::bigint AS h
       FROM generate_series(1, %(n)s) g) AS s
 """
-
-
-def _with_database(url: str, name: str) -> str:
-    """`url` (a postgresql:// URL) pointing at database `name`."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 def _time_probes(conn: psycopg.Connection, batches: list[list[int]]) -> tuple[float, list[Any]]:
@@ -81,52 +75,42 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=5, help="batches of 200 probed")
     args = parser.parse_args()
 
-    name = f"newsdrop_probe_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(args.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(args.database_url, name)
-    try:
-        from service.store import Store, create_db_engine
-
-        engine = create_db_engine(url)
-        Store(engine).migrate()
-        engine.dispose()
-        rng = random.Random(7)
-        batches = [[rng.getrandbits(64) for _ in range(200)] for _ in range(args.batches)]
-        with psycopg.connect(url, autocommit=True) as conn:
-            started = time.perf_counter()
-            conn.execute(_FILL_RAW, {"n": args.n})
-            conn.execute(_FILL, {"n": args.n})
-            conn.execute("VACUUM ANALYZE articles")
-            print(f"{args.n:,} articles stored in {time.perf_counter() - started:.0f} s")
-            conn.execute("SET jit = off")  # as the ingest transaction does
-            size = "pg_size_pretty(pg_relation_size('ix_articles_sim_band_0_{}'))"
-            # One article within reach of the first probe, so that the roots are compared
-            # on a hit as well as on misses.
-            near = batches[0][0] ^ 0b1011
-            conn.execute(
-                "UPDATE articles SET simhash = %(h)s, sim_band_0 = %(b0)s, sim_band_1 = %(b1)s,"
-                " sim_band_2 = %(b2)s, sim_band_3 = %(b3)s WHERE id = 1",
-                {"h": S.to_signed64(near)}
-                | {f"b{band}": bands for band, bands in enumerate(S.simhash_bands(near))},
-            )
-            conn.execute("VACUUM ANALYZE articles")
-            covering, covering_roots = _time_probes(conn, batches)
-            covering_size = conn.execute(f"SELECT {size.format('probe')}").fetchone()[0]
-            _downgrade_to_plain_indexes(url)
-            conn.execute("VACUUM ANALYZE articles")
-            plain, plain_roots = _time_probes(conn, batches)
-            plain_size = conn.execute(f"SELECT {size.format('root')}").fetchone()[0]
-        print(f"covering band indexes: {covering:.1f} ms per 200 fingerprints ({covering_size})")
-        print(f"plain band indexes:    {plain:.1f} ms per 200 fingerprints ({plain_size})")
-        print(f"plain / covering:      {plain / covering:.1f}x")
-        same = covering_roots == plain_roots and any(covering_roots)
-        print(f"same roots found:      {'yes' if same else 'NO'}")
-        if not same:
-            raise SystemExit(1)
-    finally:
-        with psycopg.connect(args.database_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    rng = random.Random(7)
+    batches = [[rng.getrandbits(64) for _ in range(200)] for _ in range(args.batches)]
+    with (
+        fresh_database(args.database_url, prefix="newsdrop_probe") as url,
+        psycopg.connect(url, autocommit=True) as conn,
+    ):
+        started = time.perf_counter()
+        conn.execute(_FILL_RAW, {"n": args.n})
+        conn.execute(_FILL, {"n": args.n})
+        conn.execute("VACUUM ANALYZE articles")
+        print(f"{args.n:,} articles stored in {time.perf_counter() - started:.0f} s")
+        conn.execute("SET jit = off")  # as the ingest transaction does
+        size = "pg_size_pretty(pg_relation_size('ix_articles_sim_band_0_{}'))"
+        # One article within reach of the first probe, so that the roots are compared on a
+        # hit as well as on misses.
+        near = batches[0][0] ^ 0b1011
+        conn.execute(
+            "UPDATE articles SET simhash = %(h)s, sim_band_0 = %(b0)s, sim_band_1 = %(b1)s,"
+            " sim_band_2 = %(b2)s, sim_band_3 = %(b3)s WHERE id = 1",
+            {"h": S.to_signed64(near)}
+            | {f"b{band}": bands for band, bands in enumerate(S.simhash_bands(near))},
+        )
+        conn.execute("VACUUM ANALYZE articles")
+        covering, covering_roots = _time_probes(conn, batches)
+        covering_size = conn.execute(f"SELECT {size.format('probe')}").fetchone()[0]
+        _downgrade_to_plain_indexes(url)
+        conn.execute("VACUUM ANALYZE articles")
+        plain, plain_roots = _time_probes(conn, batches)
+        plain_size = conn.execute(f"SELECT {size.format('root')}").fetchone()[0]
+    print(f"covering band indexes: {covering:.1f} ms per 200 fingerprints ({covering_size})")
+    print(f"plain band indexes:    {plain:.1f} ms per 200 fingerprints ({plain_size})")
+    print(f"plain / covering:      {plain / covering:.1f}x")
+    same = covering_roots == plain_roots and any(covering_roots)
+    print(f"same roots found:      {'yes' if same else 'NO'}")
+    if not same:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

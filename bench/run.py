@@ -64,9 +64,11 @@ def as_url(url: str, name: str) -> str:
 
 
 @contextlib.contextmanager
-def fresh_database(admin_url: str, *, migrate: bool = True) -> Iterator[str]:
+def fresh_database(
+    admin_url: str, *, migrate: bool = True, prefix: str = "newsdrop_bench"
+) -> Iterator[str]:
     """A new database (migrated to head) for one scenario, dropped afterwards."""
-    name = f"newsdrop_bench_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
