@@ -153,6 +153,7 @@ class Daemon:
         self.clock = clock
         self.hints: queue.SimpleQueue[Hint | None] = queue.SimpleQueue()
         self.stop_requested = threading.Event()
+        self._stop_signal: int | None = None  # set by `request_stop`: 0 when not by a signal
         self.overflowed = threading.Event()
         self.db_backoff = Backoff(retry_max_seconds)
         self.file_backoff = Backoff(retry_max_seconds)
@@ -199,10 +200,14 @@ class Daemon:
         self.hints.put(None)
 
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
-        """SIGTERM/SIGINT: take no new files, finish the batch in hand, then exit 0."""
-        if not self.stop_requested.is_set():
-            log.info("daemon.stopping", signal=signal.Signals(signum).name if signum else None)
-        self.stop_requested.set()
+        """SIGTERM/SIGINT: take no new files, finish the batch in hand, then exit 0.
+
+        Only notes the request and wakes the loop, which says so and acts (`_stop_noted`).
+        As a signal handler this runs between two bytecodes of the main thread, which may
+        hold a lock right then: logging here deadlocked a daemon stopped in the middle of
+        its own log line. (`SimpleQueue.put` is safe in a signal handler.)
+        """
+        self._stop_signal = signum or 0
         self.hints.put(None)
 
     def install_signal_handlers(self) -> None:
@@ -235,14 +240,14 @@ class Daemon:
             for start in range(0, len(recovered), self.batch_size):
                 self.in_hand.append(Batch(recovered[start : start + self.batch_size]))
             self._reconcile(startup=True)
-            while not self.stop_requested.is_set():
+            while not self._stop_noted():
                 now = self.clock()
                 self.last_tick = now
                 if watchdog_every and now - last_watchdog >= watchdog_every / 2:
                     sdnotify.watchdog_ping()
                     last_watchdog = now
                 self._drain_hints(self._wait_time(now))
-                if self.stop_requested.is_set():
+                if self._stop_noted():
                     break
                 self._maybe_reconcile()
                 self._step()
@@ -258,6 +263,14 @@ class Daemon:
                 self.writer = None
             self._stop_refresher()
             log.info("daemon.stopped", in_processing=sum(len(b.claims) for b in self.in_hand))
+
+    def _stop_noted(self) -> bool:
+        """True once a stop was requested; the first time, say so and tell the other threads."""
+        if self._stop_signal is not None and not self.stop_requested.is_set():
+            signum = self._stop_signal
+            log.info("daemon.stopping", signal=signal.Signals(signum).name if signum else None)
+            self.stop_requested.set()
+        return self.stop_requested.is_set()
 
     def _wait_time(self, now: float) -> float:
         if self._scan is not None:

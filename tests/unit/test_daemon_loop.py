@@ -7,6 +7,7 @@ not about parsing or SQL (the e2e and fault tests run the real thing).
 from __future__ import annotations
 
 import random
+import signal
 import threading
 import time
 from collections.abc import Iterable, KeysView, Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from service import daemon as daemon_module
 from service.daemon import Daemon
@@ -345,3 +347,18 @@ def test_articles_are_vacuumed_once_enough_rows_were_written(tmp_path: Path) -> 
     daemon._count_writes(_results(["updated"] * writes))
     daemon._keep_visible()
     assert daemon.database_lost.is_set()
+
+
+def test_a_stop_signal_is_only_noted_and_the_loop_says_so(tmp_path: Path) -> None:
+    # A signal handler runs between two bytecodes of the main thread, maybe in the middle of
+    # a log line whose writer holds a lock: the handler must not log (that deadlocked).
+    daemon, _ = _daemon(tmp_path, [0.0], batch_size=10)
+    with structlog.testing.capture_logs() as handler_lines:
+        daemon.request_stop(signal.SIGTERM)
+    assert handler_lines == []
+    assert not daemon.stop_requested.is_set()  # noted only
+    with structlog.testing.capture_logs() as loop_lines:
+        assert daemon._stop_noted()
+        assert daemon._stop_noted()
+    assert loop_lines == [{"event": "daemon.stopping", "signal": "SIGTERM", "log_level": "info"}]
+    assert daemon.stop_requested.is_set()  # the status thread sees it from here on
