@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -644,6 +644,46 @@ class Row:
     ratio: float | None = None
     target: str = ""
     met: bool | None = None
+    spread: str = ""  # over the rounds: lowest to highest ratio (or value)
+    met_in: str = ""  # rounds that met the target, of those measured
+
+
+def median_rows(rounds: list[list[Row]]) -> list[Row]:
+    """One row per figure, taken whole from the round with the median ratio (or value).
+
+    A figure and its baseline always come from the same round, so the ratio shown is one that
+    was measured; the spread and the count of rounds that met the target say how far to trust
+    it. A target counts as met when most rounds met it.
+    """
+    merged = []
+    for versions in zip(*rounds, strict=True):
+        by_ratio = versions[0].ratio is not None
+        measured = sorted(
+            (r for r in versions if (r.ratio if by_ratio else r.value) is not None),
+            key=lambda r: (r.ratio if by_ratio else r.value) or 0.0,
+        )
+        if not measured:
+            merged.append(versions[0])
+            continue
+        middle = measured[(len(measured) - 1) // 2]
+        low, high = measured[0], measured[-1]
+        spread = (
+            f"{low.ratio:.2f}-{high.ratio:.2f}x"
+            if by_ratio
+            else f"{_fmt(low.value, 1 if (low.value or 0) < 100 else 0)}-"
+            f"{_fmt(high.value, 1 if (high.value or 0) < 100 else 0)}"
+        )
+        votes = [r.met for r in versions if r.met is not None]
+        met = sum(votes) * 2 > len(votes) if votes else None
+        merged.append(
+            replace(
+                middle,
+                met=met,
+                spread=spread,
+                met_in=f"{sum(votes)}/{len(votes)}" if votes else "",
+            )
+        )
+    return merged
 
 
 def _fmt(value: float | None, digits: int = 0) -> str:
@@ -651,7 +691,9 @@ def _fmt(value: float | None, digits: int = 0) -> str:
 
 
 def print_table(rows: list[Row]) -> None:
+    rounds = any(r.spread for r in rows)
     header = ("figure", "value", "baseline", "ratio", "target", "met")
+    header += ("rounds: spread", "met in") if rounds else ()
     table = [
         (
             r.figure,
@@ -660,6 +702,7 @@ def print_table(rows: list[Row]) -> None:
             "-" if r.ratio is None else f"{r.ratio:.2f}x",
             r.target,
             "-" if r.met is None else ("yes" if r.met else "NO"),
+            *((r.spread, r.met_in) if rounds else ()),
         )
         for r in rows
     ]
@@ -822,6 +865,57 @@ def build_rows(r: dict[str, Any], targets: bool) -> list[Row]:
 # -- main -------------------------------------------------------------------------------------
 
 
+def run_round(
+    args: argparse.Namespace, bench: Bench, source: Path, all_names: list[str]
+) -> dict[str, Any]:
+    """Every chosen scenario once, each with its baselines; returns their results."""
+    names = all_names[: args.n]
+    scenarios = set(args.only.split(","))
+    small_n, large_n = (int(x) for x in args.memory_n.split(","))
+    results: dict[str, Any] = {}
+    if scenarios & {"backlog", "replay"}:
+        if not args.no_baselines:
+            bench.log(f"parse alone, one process, {len(names):,} files")
+            results["parse_alone"] = parse_alone(source, names)
+            bench.log(f"naive loop, {len(names):,} files")
+            results["naive"] = naive_loop(args.database_url, source, names, bench.work)
+        with fresh_database(args.database_url) as url:
+            bench.log(f"backlog of {len(names):,}")
+            results["backlog"] = backlog_run(bench, source, names, "backlog", url)
+            if "replay" in scenarios:
+                bench.log(f"replay of the same {len(names):,} (new inodes, same bytes)")
+                results["replay"] = backlog_run(bench, source, names, "backlog", url, again=True)
+                bench.log(f"replay of the same {len(names):,}, renamed into the running daemon")
+                results["replay_live"] = renamed_in_run(bench, source, names, "backlog", url)
+        shutil.rmtree(bench.data_dir("backlog"), ignore_errors=True)
+    if "latency" in scenarios:
+        m = max(1, int(args.latency_seconds * args.latency_rate))
+        bench.log(f"latency: {m} files at {args.latency_rate}/s (inotify)")
+        results["latency"] = latency_run(bench, source, all_names[:m], "latency", args.latency_rate)
+        bench.log("latency baseline: the same with 1 s polling")
+        results["latency_polling"] = latency_run(
+            bench,
+            source,
+            all_names[:m],
+            "latency-poll",
+            args.latency_rate,
+            watch_mode="polling",
+            poll_seconds=1.0,
+        )
+    if "burst" in scenarios:
+        bench.log(f"burst of {args.burst_n:,}")
+        results["burst"] = burst_run(bench, source, all_names[: args.burst_n])
+    if "memory" in scenarios:
+        memory = {}
+        for key, n in (("small", small_n), ("large", large_n)):
+            bench.log(f"memory: backlog of {n:,}")
+            with fresh_database(args.database_url) as url:
+                memory[key] = backlog_run(bench, source, all_names[:n], f"mem-{n}", url)
+            shutil.rmtree(bench.data_dir(f"mem-{n}"), ignore_errors=True)
+        results["memory"] = memory
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -853,6 +947,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-baselines", action="store_true", help="skip parse-alone and naive")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run everything this many times and report each figure's median round (odd: 3)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="JSON results file (default: bench/results/<time>.json)"
     )
     args = parser.parse_args(argv)
@@ -861,8 +961,10 @@ def main(argv: list[str] | None = None) -> int:
         args.memory_n = "100,400"
         if args.settle_seconds is None:
             args.settle_seconds = 0.5
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     scenarios = set(args.only.split(","))
-    small_n, large_n = (int(x) for x in args.memory_n.split(","))
+    large_n = max(int(x) for x in args.memory_n.split(","))
     settings: dict[str, Any] = {}
     if args.settle_seconds is not None:
         settings["settle_seconds"] = args.settle_seconds
@@ -901,63 +1003,23 @@ def main(argv: list[str] | None = None) -> int:
             "max_bytes": max(sizes),
         }
 
-        if scenarios & {"backlog", "replay"}:
-            if not args.no_baselines:
-                log(f"parse alone, one process, {len(names):,} files")
-                results["parse_alone"] = parse_alone(source, names)
-                log(f"naive loop, {len(names):,} files")
-                results["naive"] = naive_loop(args.database_url, source, names, work)
-            with fresh_database(args.database_url) as url:
-                log(f"backlog of {len(names):,}")
-                results["backlog"] = backlog_run(bench, source, names, "backlog", url)
-                if "replay" in scenarios:
-                    log(f"replay of the same {len(names):,} (new inodes, same bytes)")
-                    results["replay"] = backlog_run(
-                        bench, source, names, "backlog", url, again=True
-                    )
-                    log(f"replay of the same {len(names):,}, renamed into the running daemon")
-                    results["replay_live"] = renamed_in_run(bench, source, names, "backlog", url)
-            shutil.rmtree(bench.data_dir("backlog"), ignore_errors=True)
-        if "latency" in scenarios:
-            m = max(1, int(args.latency_seconds * args.latency_rate))
-            log(f"latency: {m} files at {args.latency_rate}/s (inotify)")
-            results["latency"] = latency_run(
-                bench, source, all_names[:m], "latency", args.latency_rate
-            )
-            log("latency baseline: the same with 1 s polling")
-            results["latency_polling"] = latency_run(
-                bench,
-                source,
-                all_names[:m],
-                "latency-poll",
-                args.latency_rate,
-                watch_mode="polling",
-                poll_seconds=1.0,
-            )
-        if "burst" in scenarios:
-            log(f"burst of {args.burst_n:,}")
-            results["burst"] = burst_run(bench, source, all_names[: args.burst_n])
-        if "memory" in scenarios:
-            memory = {}
-            for key, n in (("small", small_n), ("large", large_n)):
-                log(f"memory: backlog of {n:,}")
-                with fresh_database(args.database_url) as url:
-                    memory[key] = backlog_run(bench, source, all_names[:n], f"mem-{n}", url)
-                shutil.rmtree(bench.data_dir(f"mem-{n}"), ignore_errors=True)
-            results["memory"] = memory
+        rounds: list[dict[str, Any]] = []
+        for number in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                log(f"round {number} of {args.rounds}")
+                if args.profile is not None:
+                    bench.profile = args.profile / f"round-{number}"
+                    bench.profile.mkdir(parents=True, exist_ok=True)
+            rounds.append(run_round(args, bench, source, all_names))
+        results["rounds"] = rounds
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    rows = build_rows(results, targets=not args.smoke)
+    per_round = [build_rows(r, targets=not args.smoke) for r in rounds]
+    rows = per_round[0] if len(per_round) == 1 else median_rows(per_round)
     results["table"] = [vars(r) for r in rows]
-    missed = sum(
-        int(v.get("missed", 0))
-        for v in [
-            *(results.get(k, {}) for k in ("backlog", "replay", "replay_live", "latency", "burst")),
-            *results.get("memory", {}).values(),
-        ]
-    )
+    missed = sum(_missed(r) for r in rounds)
     results["missed_total"] = missed
     print_table(rows)
     print(f"bundles missed: {missed}; normalizer {results['normalizer_version']}")
@@ -966,6 +1028,16 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"results: {out}")
     return 1 if missed else 0
+
+
+def _missed(results: dict[str, Any]) -> int:
+    return sum(
+        int(v.get("missed", 0))
+        for v in [
+            *(results.get(k, {}) for k in ("backlog", "replay", "replay_live", "latency", "burst")),
+            *results.get("memory", {}).values(),
+        ]
+    )
 
 
 def _normalizer_version() -> str | None:

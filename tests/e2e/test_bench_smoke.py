@@ -38,8 +38,10 @@ def test_bench_smoke_completes_with_no_bundle_missed(pg_admin_url: str, tmp_path
     )
     seconds = time.monotonic() - started
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    results = json.loads(out.read_text())
-    assert results["missed_total"] == 0
+    report = json.loads(out.read_text())
+    assert report["missed_total"] == 0
+    assert len(report["rounds"]) == 1
+    results = report["rounds"][0]
     for scenario in ("backlog", "replay", "latency", "latency_polling", "burst"):
         assert results[scenario]["missed"] == 0, scenario
         assert results[scenario]["exit_code"] == 0, scenario
