@@ -2,6 +2,7 @@
 
     python bench/run.py --database-url postgresql://postgres@127.0.0.1:5432/test --n 20000
     python bench/run.py --smoke          # tiny sizes, for CI (< 60 s)
+    python bench/run.py --rounds 3       # everything three times: each figure's median round
 
 Every figure is printed next to a baseline measured in the same run (the machine is shared,
 absolute numbers drift): parse alone in one process and a naive read/parse/INSERT/COMMIT/
@@ -871,7 +872,7 @@ def run_round(
     """Every chosen scenario once, each with its baselines; returns their results."""
     names = all_names[: args.n]
     scenarios = set(args.only.split(","))
-    small_n, large_n = (int(x) for x in args.memory_n.split(","))
+    small_n, large_n = _memory_sizes(args)
     results: dict[str, Any] = {}
     if scenarios & {"backlog", "replay"}:
         if not args.no_baselines:
@@ -964,7 +965,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     scenarios = set(args.only.split(","))
-    large_n = max(int(x) for x in args.memory_n.split(","))
+    _, large_n = _memory_sizes(args)
     settings: dict[str, Any] = {}
     if args.settle_seconds is not None:
         settings["settle_seconds"] = args.settle_seconds
@@ -1028,6 +1029,11 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"results: {out}")
     return 1 if missed else 0
+
+
+def _memory_sizes(args: argparse.Namespace) -> tuple[int, int]:
+    small, large = sorted(int(x) for x in args.memory_n.split(","))
+    return small, large
 
 
 def _missed(results: dict[str, Any]) -> int:
