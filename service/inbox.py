@@ -15,7 +15,7 @@ import json
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,15 @@ _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 def display_name(name: str) -> str:
     """A file name safe for JSON, logs and PostgreSQL (undecodable bytes shown as escapes)."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _count_entries(folder: Path, keep: Callable[[os.DirEntry[str]], bool]) -> int:
+    """How many of the folder's entries `keep` accepts; 0 for a folder removed under us."""
+    try:
+        with os.scandir(folder) as entries:
+            return sum(1 for entry in entries if keep(entry))
+    except FileNotFoundError:
+        return 0  # the status thread counts on; the loop's scan reports the missing inbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,27 +135,17 @@ class Inbox:
         """How many candidate files wait in the inbox (from the directory entries alone)."""
         # No lstat per file: the status thread counts every 2 s, and 50,000 lstats held the
         # GIL for ~100 ms each time, in the middle of the ingest loop.
-        try:
-            with os.scandir(self.folders.inbox) as entries:
-                return sum(
-                    1
-                    for entry in entries
-                    if not is_in_progress(entry.name) and not entry.is_dir(follow_symlinks=False)
-                )
-        except FileNotFoundError:
-            return 0  # removed under us: the loop's scan reports it
+        return _count_entries(
+            self.folders.inbox,
+            lambda e: not is_in_progress(e.name) and not e.is_dir(follow_symlinks=False),
+        )
 
     def count_quarantine(self) -> int:
         """How many bundles sit in quarantine (error files not counted)."""
-        try:
-            with os.scandir(self.folders.quarantine) as entries:
-                return sum(
-                    1
-                    for e in entries
-                    if not e.name.endswith(_ERROR_SUFFIX) and not e.name.startswith(".")
-                )
-        except FileNotFoundError:
-            return 0
+        return _count_entries(
+            self.folders.quarantine,
+            lambda e: not e.name.endswith(_ERROR_SUFFIX) and not e.name.startswith("."),
+        )
 
     # -- claiming -------------------------------------------------------------------------
 
