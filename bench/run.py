@@ -436,6 +436,13 @@ class Bench:
     def data_dir(self, label: str) -> Path:
         return self.work / f"data-{label}"
 
+    def start_daemon(self, data_dir: Path, url: str, profile_as: str) -> Daemon:
+        """A daemon with the run's settings, started; py-spied into `profile_as` if profiling."""
+        daemon = Daemon(data_dir, url, **self.settings)
+        if self.profile is not None:
+            daemon.profile = self.profile / profile_as
+        return daemon.start()
+
     def done_with(self, daemon: Daemon) -> None:
         """Delete a finished daemon's log unless asked to keep it."""
         if not self.keep:
@@ -464,10 +471,7 @@ def backlog_run(
     corpus.copy_into(source, names, data_dir / "inbox")
     os.sync()
     busy = _system_busy()
-    daemon = Daemon(data_dir, url, **bench.settings)
-    if bench.profile is not None:
-        daemon.profile = bench.profile / f"{label}{'-again' if again else ''}.txt"
-    daemon.start()
+    daemon = bench.start_daemon(data_dir, url, f"{label}{'-again' if again else ''}.txt")
     try:
         done = wait_done(
             url,
@@ -586,10 +590,7 @@ def renamed_in_run(
     os.sync()
     expected_before = ledger_rows(url)
     processed_before = count_files(data_dir / "processed")
-    daemon = Daemon(data_dir, url, **bench.settings)
-    if bench.profile is not None:
-        daemon.profile = bench.profile / f"{label}-renamed-in.txt"
-    daemon.start()
+    daemon = bench.start_daemon(data_dir, url, f"{label}-renamed-in.txt")
     try:
         time.sleep(0.5)
         inbox = data_dir / "inbox"
@@ -671,8 +672,7 @@ def median_rows(rounds: list[list[Row]]) -> list[Row]:
         spread = (
             f"{low.ratio:.2f}-{high.ratio:.2f}x"
             if by_ratio
-            else f"{_fmt(low.value, 1 if (low.value or 0) < 100 else 0)}-"
-            f"{_fmt(high.value, 1 if (high.value or 0) < 100 else 0)}"
+            else f"{_fmt_value(low.value)}-{_fmt_value(high.value)}"
         )
         votes = [r.met for r in versions if r.met is not None]
         met = sum(votes) * 2 > len(votes) if votes else None
@@ -691,6 +691,11 @@ def _fmt(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _fmt_value(value: float | None) -> str:
+    """A table value: one decimal below 100, none above."""
+    return _fmt(value, 1 if (value or 0) < 100 else 0)
+
+
 def print_table(rows: list[Row]) -> None:
     rounds = any(r.spread for r in rows)
     header = ("figure", "value", "baseline", "ratio", "target", "met")
@@ -698,7 +703,7 @@ def print_table(rows: list[Row]) -> None:
     table = [
         (
             r.figure,
-            f"{_fmt(r.value, 1 if (r.value or 0) < 100 else 0)} {r.unit}",
+            f"{_fmt_value(r.value)} {r.unit}",
             r.baseline,
             "-" if r.ratio is None else f"{r.ratio:.2f}x",
             r.target,
