@@ -97,21 +97,33 @@ def content_hash(title: str, body: str) -> str:
     return hashlib.sha256(canonical_text(title, body).encode("utf-8")).hexdigest()
 
 
-class _CharKeys(dict[int, bytes]):
-    """Three random 64-bit keys per code point (simple tabulation hashing), made on demand."""
-
-    def __missing__(self, code: int) -> bytes:
-        keys = hashlib.blake2b(
-            chr(code).encode("utf-8", "surrogatepass"),
-            digest_size=8 * _NGRAM,
-            person=b"newsdrop-sh",
-        ).digest()
-        self[code] = keys
-        return keys
+def _keys_of(code: int) -> bytes:
+    """Three random 64-bit keys of one code point (simple tabulation hashing)."""
+    return hashlib.blake2b(
+        chr(code).encode("utf-8", "surrogatepass"),
+        digest_size=8 * _NGRAM,
+        person=b"newsdrop-sh",
+    ).digest()
 
 
 # Grows with the alphabet actually seen (a few thousand ideographs), never with the text.
-_KEYS = _CharKeys()
+# A plain dict, not a dict subclass with __missing__: the charmap codec looks up an exact
+# dict faster (callgrind: 0.78M against 1.06M instructions for a 1,600-character page).
+_KEYS: dict[int, bytes] = {}
+
+
+def _keys_along(text: str) -> bytes:
+    """The keys of every character of `text`, end to end (24 bytes per character)."""
+    # The charmap codec looks every code point up in _KEYS and concatenates the values in C:
+    # no one-character string is made per character, as iterating over the text would.
+    try:
+        return codecs.charmap_encode(text, "strict", _KEYS)[0]
+    except UnicodeEncodeError:
+        # Characters never seen before: key them all at once, then the lookup cannot fail.
+        for code in {ord(char) for char in text}.difference(_KEYS):
+            _KEYS[code] = _keys_of(code)
+        return codecs.charmap_encode(text, "strict", _KEYS)[0]
+
 
 # Lane counts are folded in powers of two; texts longer than this are summed in chunks.
 _MAX_LANES = 1 << 13
@@ -161,9 +173,7 @@ def simhash(title: str, body: str) -> int:
     text = canonical_text(title, body)
     if len(text) < _NGRAM:
         text = text.ljust(_NGRAM, "\0")
-    # The charmap codec looks every code point up in _KEYS and concatenates the values in C:
-    # no one-character string is made per character, as iterating over the text would.
-    keys = memoryview(codecs.charmap_encode(text, "strict", _KEYS)[0]).cast("Q")
+    keys = memoryview(_keys_along(text)).cast("Q")
     first, second, third = (keys[i::_NGRAM].tobytes() for i in range(_NGRAM))
     total = len(text) - _NGRAM + 1
     counts = [0] * 64
