@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import exc as sa_exc
+from structlog.typing import FilteringBoundLogger
 
 from service.article import ParsedBundle
 from service.errors import BundleRejected, ReasonCode
@@ -117,6 +118,7 @@ class Pipeline:
         self.failpoint = failpoint
         self.move_files = move_files
         self._ahead: dict[str, _Ahead] = {}
+        self._file_counters: dict[tuple[str, str], Any] = {}
 
     def process(
         self, claims: Sequence[Claimed], seen_at: dict[str, datetime] | None = None
@@ -231,10 +233,15 @@ class Pipeline:
         """After COMMIT: move every file to processed/ or quarantine/, one log line each."""
         batch = committed.batch
         by_name = {claim.arrival_key: claim for claim in batch.claims}
+        # One logger bound per batch, not one per line: the module's lazy proxy builds a new
+        # bound logger on every call (4 of the ~21 us of each file's line).
+        lines: FilteringBoundLogger = log.bind()
+        if any(rec.outcome != "quarantined" for rec in committed.recorded):
+            self.metrics.last_ingest.set(time.time())
         results = []
         for item, rec in zip(committed.items, committed.recorded, strict=True):
             claim = by_name[item.arrival.arrival_key]
-            results.append(self._finish(claim, item, rec, batch.started))
+            results.append(self._finish(claim, item, rec, batch.started, lines))
         _exit_at(self.failpoint, "after_move")
         return results
 
@@ -295,7 +302,9 @@ class Pipeline:
                 recorded[position] = rec
         return recorded
 
-    def _finish(self, claim: Claimed, item: Item, rec: Recorded, started: float) -> FileResult:
+    def _finish(
+        self, claim: Claimed, item: Item, rec: Recorded, started: float, lines: FilteringBoundLogger
+    ) -> FileResult:
         outcome = rec.outcome or "unchanged"
         sha = getattr(item, "raw_sha256", None)
         if isinstance(item, Accepted):
@@ -313,14 +322,17 @@ class Pipeline:
         result = FileResult(
             display_name(claim.name), doc_id, sha, outcome, rec.reason, round(ms, 1), rec.replayed
         )
-        self._observe(result)
+        self._observe(result, lines)
         return result
 
-    def _observe(self, result: FileResult) -> None:
-        self.metrics.files.labels(outcome=result.outcome, reason=result.reason or "").inc()
+    def _observe(self, result: FileResult, lines: FilteringBoundLogger) -> None:
+        key = (result.outcome, result.reason or "")
+        counter = self._file_counters.get(key)
+        if counter is None:
+            # labels() takes a lock and builds the label tuple each time: keep each child.
+            counter = self._file_counters[key] = self.metrics.files.labels(*key)
+        counter.inc()
         self.metrics.ingest_duration.observe(result.ms / 1000)
-        if result.outcome != "quarantined":
-            self.metrics.last_ingest.set(time.time())
         fields: dict[str, Any] = {
             "name": result.name,
             "doc_id": result.doc_id,
@@ -331,4 +343,4 @@ class Pipeline:
         }
         if result.replayed:
             fields["replayed"] = True
-        log.info("ingest.file_done", **fields)
+        lines.info("ingest.file_done", **fields)

@@ -52,7 +52,7 @@ def test_processed_never_overwrites(inbox: Inbox) -> None:
         drop(inbox, data=data)
         claim = inbox.claim(NAME)
         assert claim is not None
-        targets.append(inbox.file_processed(claim, when=0))
+        targets.append(Path(inbox.file_processed(claim, when=0)))
     assert [t.name for t in targets] == [NAME, NAME + ".1"]
     assert targets[0].parent.name == "1970-01-01"
     assert [t.read_bytes() for t in targets] == [b"one", b"two"]
@@ -67,7 +67,7 @@ def test_refiling_after_a_crash_between_link_and_unlink_makes_no_copy(inbox: Inb
     day.mkdir()
     os.link(claim.path, day / NAME)  # the crash happened right after this link
     target = inbox.file_processed(claim, when=0)
-    assert target == day / NAME
+    assert target == str(day / NAME)
     assert sorted(p.name for p in day.iterdir()) == [NAME]
 
 
@@ -75,13 +75,13 @@ def test_a_day_folder_removed_under_the_daemon_is_made_again(inbox: Inbox) -> No
     drop(inbox, "001_0123456789abcdef.txt")
     first = inbox.claim("001_0123456789abcdef.txt")
     assert first is not None
-    day = inbox.file_processed(first, when=0).parent
+    day = Path(inbox.file_processed(first, when=0)).parent
     (day / "001_0123456789abcdef.txt").unlink()
     day.rmdir()  # an operator tidied processed/ while the daemon ran
     drop(inbox, "002_0123456789abcdef.txt")
     second = inbox.claim("002_0123456789abcdef.txt")
     assert second is not None
-    assert inbox.file_processed(second, when=0) == day / "002_0123456789abcdef.txt"
+    assert inbox.file_processed(second, when=0) == str(day / "002_0123456789abcdef.txt")
     assert not any(inbox.folders.processing.iterdir())
 
 
