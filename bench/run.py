@@ -170,8 +170,11 @@ class Daemon:
                     str(self.proc.pid),
                     "--subprocesses",
                     # Not pausing the daemon to sample keeps its timing; one stack per thread
-                    # tells the loop, the writer and the inotify reader apart.
+                    # tells the loop, the writer and the inotify reader apart. Only the thread
+                    # holding the GIL is sampled: without --gil, a thread waiting for it after
+                    # a system call showed as busy on that call's line.
                     "--nonblocking",
+                    "--gil",
                     "--threads",
                     "--format",
                     "raw",
