@@ -16,6 +16,9 @@ class Metrics:
     registry: CollectorRegistry = field(
         default_factory=lambda: CollectorRegistry(auto_describe=True)
     )
+    _file_counts: dict[tuple[str, str], Counter] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -67,6 +70,14 @@ class Metrics:
         )
         for mode in WATCHER_MODES:
             self.watcher_mode.labels(mode=mode).set(0)
+
+    def count_file(self, outcome: str, reason: str) -> None:
+        """One more finished bundle with this outcome and quarantine reason ("" for none)."""
+        child = self._file_counts.get((outcome, reason))
+        if child is None:
+            # labels() takes a lock and builds the label tuple on every call: keep each child.
+            child = self._file_counts[(outcome, reason)] = self.files.labels(outcome, reason)
+        child.inc()
 
     def set_watcher_mode(self, mode: str) -> None:
         """Mark `mode` (inotify or polling) as the active way of watching the inbox."""

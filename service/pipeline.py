@@ -118,7 +118,6 @@ class Pipeline:
         self.failpoint = failpoint
         self.move_files = move_files
         self._ahead: dict[str, _Ahead] = {}
-        self._file_counters: dict[tuple[str, str], Any] = {}
 
     def process(
         self, claims: Sequence[Claimed], seen_at: dict[str, datetime] | None = None
@@ -326,12 +325,7 @@ class Pipeline:
         return result
 
     def _observe(self, result: FileResult, lines: FilteringBoundLogger) -> None:
-        key = (result.outcome, result.reason or "")
-        counter = self._file_counters.get(key)
-        if counter is None:
-            # labels() takes a lock and builds the label tuple each time: keep each child.
-            counter = self._file_counters[key] = self.metrics.files.labels(*key)
-        counter.inc()
+        self.metrics.count_file(result.outcome, result.reason or "")
         self.metrics.ingest_duration.observe(result.ms / 1000)
         fields: dict[str, Any] = {
             "name": result.name,
