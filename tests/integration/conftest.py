@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,20 +14,28 @@ from service.pipeline import Parser, Pipeline
 from service.store import Store, create_db_engine
 
 
-@pytest.fixture
-def setup(tmp_path: Path, db_url: str) -> Iterator[tuple[Pipeline, Folders, Store]]:
-    """An in-process pipeline (no pool) on fresh folders, and its store."""
-    data = tmp_path / "data"
+@contextlib.contextmanager
+def pipeline_on(root: Path, db_url: str, parser: Parser) -> Iterator[tuple[Pipeline, Store]]:
+    """A pipeline with `parser` on fresh folders under `root`, and its store."""
+    data = root / "data"
     folders = Folders(data / "inbox", data / "processing", data / "processed", data / "quarantine")
     folders.ensure()
     engine = create_db_engine(db_url)
     store = Store(engine)
-    inbox = Inbox(folders, 16 * 1024 * 1024)
-    yield Pipeline(inbox, store, Parser(1), Metrics()), folders, store
-    engine.dispose()
+    try:
+        yield Pipeline(Inbox(folders, 16 * 1024 * 1024), store, parser, Metrics()), store
+    finally:
+        engine.dispose()
 
 
-def drain(pipeline: Pipeline) -> list[str]:
-    """Claim and process whatever waits in the inbox, as the daemon would."""
+@pytest.fixture
+def setup(tmp_path: Path, db_url: str) -> Iterator[tuple[Pipeline, Folders, Store]]:
+    """An in-process pipeline (no pool) on fresh folders, and its store."""
+    with pipeline_on(tmp_path, db_url, Parser(1)) as (pipeline, store):
+        yield pipeline, pipeline.inbox.folders, store
+
+
+def drain(pipeline: Pipeline) -> dict[str, str]:
+    """Claim and process whatever waits in the inbox, as the daemon would: name -> outcome."""
     claims = [c for name, _ in list(pipeline.inbox.scan()) if (c := pipeline.inbox.claim(name))]
-    return [r.outcome for r in pipeline.process(claims)]
+    return {r.name: r.outcome for r in pipeline.process(sorted(claims, key=lambda c: c.name))}

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from service.inbox import Folders, Inbox
-from service.metrics import Metrics
 from service.parse import parse_bundle
 from service.pipeline import Parser, Pipeline
 from service.pool import Parsing
-from service.store import Store, create_db_engine
 from tests.conftest import SEEDS
+from tests.integration.conftest import drain, pipeline_on
 from tests.support import query
 
 pytestmark = pytest.mark.integration
@@ -36,17 +34,8 @@ class _CountingParser(Parser):
 
 @pytest.fixture
 def pipeline(tmp_path: Path, db_url: str) -> Iterator[Pipeline]:
-    data = tmp_path / "data"
-    folders = Folders(data / "inbox", data / "processing", data / "processed", data / "quarantine")
-    folders.ensure()
-    engine = create_db_engine(db_url)
-    yield Pipeline(Inbox(folders, 16 * 1024 * 1024), Store(engine), _CountingParser(), Metrics())
-    engine.dispose()
-
-
-def _drain(pipeline: Pipeline) -> dict[str, str]:
-    claims = [c for name, _ in list(pipeline.inbox.scan()) if (c := pipeline.inbox.claim(name))]
-    return {r.name: r.outcome for r in pipeline.process(sorted(claims, key=lambda c: c.name))}
+    with pipeline_on(tmp_path, db_url, _CountingParser()) as (pipeline, _):
+        yield pipeline
 
 
 def _drop(pipeline: Pipeline, name: str, data: bytes) -> None:
@@ -60,7 +49,7 @@ def test_a_file_parsed_ahead_is_not_parsed_again(pipeline: Pipeline, db_url: str
     for name, page in zip(names, PAGES, strict=False):
         _drop(pipeline, name, page.read_bytes())
     assert pipeline.look_ahead(names) == 3
-    assert sorted(_drain(pipeline).values()) == ["inserted"] * 3
+    assert sorted(drain(pipeline).values()) == ["inserted"] * 3
     assert parser.parsed == names  # once each, ahead of the claim
     assert not pipeline.ahead
     titles = query(db_url, "SELECT count(*) FROM articles WHERE title <> ''")
@@ -76,7 +65,7 @@ def test_a_file_written_to_after_its_look_ahead_is_parsed_as_claimed(
     _drop(pipeline, name, PAGES[0].read_bytes()[:2000])  # a slow copy, half way
     pipeline.look_ahead([name])
     _drop(pipeline, name, PAGES[0].read_bytes())
-    assert _drain(pipeline) == {name: "inserted"}
+    assert drain(pipeline) == {name: "inserted"}
     assert parser.parsed == [name, name]
     stored = query(db_url, "SELECT raw_sha256 FROM articles WHERE doc_id = :d", d="c" * 16)
     assert stored == hashlib.sha256(PAGES[0].read_bytes()).hexdigest()
@@ -87,7 +76,7 @@ def test_current_bytes_and_refused_files_are_not_parsed_ahead(pipeline: Pipeline
     assert isinstance(parser, _CountingParser)
     name = f"001_{'d' * 16}.txt"
     _drop(pipeline, name, PAGES[1].read_bytes())
-    assert _drain(pipeline) == {name: "inserted"}
+    assert drain(pipeline) == {name: "inserted"}
     _drop(pipeline, name, PAGES[1].read_bytes())  # dropped again, unchanged
     (pipeline.inbox.folders.inbox / "notes.txt").write_bytes(PAGES[2].read_bytes())  # bad name
     (pipeline.inbox.folders.inbox / f"002_{'e' * 16}.txt").symlink_to(PAGES[2])
@@ -95,7 +84,7 @@ def test_current_bytes_and_refused_files_are_not_parsed_ahead(pipeline: Pipeline
     assert pipeline.look_ahead([name, "notes.txt", f"002_{'e' * 16}.txt"]) == 0
     assert parser.parsed == []
     assert sorted(pipeline.ahead) == sorted([name, "notes.txt", f"002_{'e' * 16}.txt"])
-    outcomes = _drain(pipeline)
+    outcomes = drain(pipeline)
     assert outcomes == {
         name: "unchanged",
         "notes.txt": "quarantined",
@@ -108,29 +97,24 @@ def test_bundles_from_the_pool_are_stored_with_their_whole_text(
     tmp_path: Path, db_url: str
 ) -> None:
     # Two workers, so the bundles cross the pipe (without their text) and come back whole.
-    data = tmp_path / "data"
-    folders = Folders(data / "inbox", data / "processing", data / "processed", data / "quarantine")
-    folders.ensure()
-    engine = create_db_engine(db_url)
     parser = Parser(2)
     parser.start()
     try:
-        pipeline = Pipeline(Inbox(folders, 16 * 1024 * 1024), Store(engine), parser, Metrics())
-        pages = {}
-        for i in range(12):  # at least _POOL_MIN_BATCH: the pool, not in-process
-            page = PAGES[i % len(PAGES)].read_bytes()
-            if i % 3 == 1:
-                page = page.decode("utf-8").encode("gb18030")
-            elif i % 3 == 2:
-                page = b"\xef\xbb\xbf" + page
-            name = f"{i:03d}_{i:016x}.txt"
-            _drop(pipeline, name, page)
-            pages[name] = page
-        # The same story again in another encoding is a duplicate: its raw bundle is kept too.
-        assert set(_drain(pipeline).values()) == {"inserted", "duplicate"}
+        with pipeline_on(tmp_path, db_url, parser) as (pipeline, _):
+            pages = {}
+            for i in range(12):  # at least _POOL_MIN_BATCH: the pool, not in-process
+                page = PAGES[i % len(PAGES)].read_bytes()
+                if i % 3 == 1:
+                    page = page.decode("utf-8").encode("gb18030")
+                elif i % 3 == 2:
+                    page = b"\xef\xbb\xbf" + page
+                name = f"{i:03d}_{i:016x}.txt"
+                _drop(pipeline, name, page)
+                pages[name] = page
+            # The same story again in another encoding is a duplicate: its raw bundle is kept too.
+            assert set(drain(pipeline).values()) == {"inserted", "duplicate"}
     finally:
         parser.stop()
-        engine.dispose()
     for name, page in pages.items():
         stored = query(db_url, "SELECT text FROM raw_bundles WHERE name = :n", n=name)
         assert stored == parse_bundle(name, page).text

@@ -38,7 +38,7 @@ def test_quarantine_fix_requeue_ingest(
     pipeline, folders, store = setup
     (folders.inbox / SEED.name).write_bytes(b"")  # the crawler saved an empty page
     (folders.inbox / "notes.txt").write_bytes(SEED.read_bytes())  # and a badly named one
-    assert sorted(drain(pipeline)) == ["quarantined", "quarantined"]
+    assert sorted(drain(pipeline).values()) == ["quarantined", "quarantined"]
     report = json.loads((folders.quarantine / f"{SEED.name}.error.json").read_text())
     assert report["reason"] == "empty"
 
@@ -56,7 +56,7 @@ def test_quarantine_fix_requeue_ingest(
         "notes.txt.error.json",
     ]
 
-    assert drain(pipeline) == ["inserted"]
+    assert list(drain(pipeline).values()) == ["inserted"]
     with store.engine.connect() as conn:
         outcomes = conn.execute(
             sa.text("SELECT outcome, reason FROM ingest_ledger WHERE name = :n ORDER BY id"),
@@ -71,4 +71,5 @@ def test_quarantine_fix_requeue_ingest(
         ("notes.txt", True),
         ("../etc/passwd", False),
     ]
-    assert drain(pipeline) == ["quarantined"]  # bad_name again: the name was the problem
+    # bad_name again: the name was the problem
+    assert list(drain(pipeline).values()) == ["quarantined"]
