@@ -6,6 +6,7 @@ Nothing here runs at import time; every command calls one function below.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import os
 import uuid
@@ -32,6 +33,15 @@ if TYPE_CHECKING:
     from service.requeue import Requeued
 
 log = structlog.get_logger("newsdrop")
+
+# glibc's mallopt() parameter number for the arena limit (malloc.h).
+_M_ARENA_MAX = -8
+# glibc gives every thread that allocates its own malloc arena (up to eight per core). The
+# daemon's threads pass objects between them (the pool's result thread unpickles the parses,
+# the writer thread frees them), and memory freed into one arena is not reused by another.
+# Measured in a 50,000-file backlog (bench/run.py): between 4 s and 20 s the main process grew
+# 14 MB with glibc's default, 4 MB with two arenas; peak RSS of the tree 236 -> 229 MB.
+_MALLOC_ARENAS = 2
 
 
 def folders_of(settings: Settings) -> Folders:
@@ -88,10 +98,22 @@ def data_dir_lock(settings: Settings) -> Iterator[None]:
         os.close(fd)
 
 
+def share_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas for the threads started after this (unless the user set one)."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return  # glibc read it at start-up
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return  # not glibc: nothing to cap
+    mallopt(_M_ARENA_MAX, _MALLOC_ARENAS)
+
+
 def run_daemon(settings: Settings) -> int:
     """`newsdrop run`: watch and ingest until SIGTERM; migrate once the database answers."""
     from service.http import HttpServer
 
+    share_malloc_arenas()  # before any thread starts: threads keep the arena they first used
     folders = folders_of(settings)
     folders.ensure()
     with data_dir_lock(settings), open_store(settings) as store:
