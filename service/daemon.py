@@ -40,11 +40,15 @@ _SCAN_CHUNK = 5000
 # 10,000-file backlog, stand-in parser, 2 shared cores, alternating runs: 564-580 bundles/s
 # committing on the loop itself with two batches in hand, 691-852/s with the writer thread.
 _IN_FLIGHT = 3
-# Batches read and parsed ahead while a start-up backlog settles. Measured with bench/run.py
-# (20,000 bundles; peak RSS of a 50,000 backlog): 3 batches 942 files/s (233 MB), 7 batches
-# 965/s (235 MB), 10 batches 967/s (239 MB). Bundles come back from the pool without their
-# text, about 8 KB each in hand.
-_AHEAD_BATCHES = 7
+# While a start-up backlog settles, the pool parses the first files ahead of their claim, up to
+# this many bytes of bundles: each parse is held in memory until its file is claimed (about its
+# own size again), so the budget is in bytes, not files. Measured with bench/run.py (bundles of
+# 10 KB on average, alternating runs): 7 batches of 200 before, CPU busy 85.0-85.8% in a
+# 20,000 backlog and 1,081-1,086 files/s in a 5,000 one; 32 MiB, 88.8-89.8% and 1,216-1,258/s.
+# Peak RSS of the 5,000 and 50,000 backlogs: 204 and 234-237 MB before, 218 and 237-241 after.
+_AHEAD_BYTES = 32 << 20
+# Files read ahead at most, parsed or found current: bounds the reading a look-ahead does.
+_AHEAD_BATCHES = 25
 # The status figures are whole-table counts (articles, the ledger by outcome, the last hour's
 # throughput): milliseconds on a young corpus, seconds on one with millions of rows. They are
 # recomputed no more often than keeps them under this share of one database backend's time.
@@ -455,11 +459,13 @@ class Daemon:
         # longer pending: its parse goes.
         self.pipeline.forget_ahead([name for name in ahead if name not in self.pending])
         room = _AHEAD_BATCHES * self.batch_size - len(ahead)
-        if room < self.batch_size:
+        if room < self.batch_size or self.pipeline.ahead_bytes >= _AHEAD_BYTES:
             return
         names = self.pending.upcoming(room, skip=ahead)
         try:
             for start in range(0, len(names), self.batch_size):
+                if self.pipeline.ahead_bytes >= _AHEAD_BYTES:
+                    break
                 self.pipeline.look_ahead(names[start : start + self.batch_size])
         except Transient as exc:
             # Only a head start is lost: the claim reads and parses these files as usual.

@@ -69,6 +69,7 @@ class _Ahead:
     raw_sha256: str
     parsing: Parsing | None
     index: int
+    size: int = 0  # bytes sent to parse: what its parse holds in memory until the claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,7 @@ class Pipeline:
         self.failpoint = failpoint
         self.move_files = move_files
         self._ahead: dict[str, _Ahead] = {}
+        self._ahead_bytes = 0
 
     def process(
         self, claims: Sequence[Claimed], seen_at: dict[str, datetime] | None = None
@@ -135,10 +137,21 @@ class Pipeline:
         """Names of the inbox files read ahead of their claim."""
         return self._ahead.keys()
 
+    @property
+    def ahead_bytes(self) -> int:
+        """Size of the files parsed ahead: their parses are held until the files are claimed."""
+        return self._ahead_bytes
+
     def forget_ahead(self, names: Iterable[str]) -> None:
         """Drop what was read ahead for these names (gone from the inbox)."""
         for name in names:
-            self._ahead.pop(name, None)
+            self._drop_ahead(name)
+
+    def _drop_ahead(self, name: str) -> _Ahead | None:
+        ahead = self._ahead.pop(name, None)
+        if ahead is not None:
+            self._ahead_bytes -= ahead.size
+        return ahead
 
     def look_ahead(self, names: Sequence[str]) -> int:
         """Read, hash and start parsing inbox files still settling; returns how many parse.
@@ -147,6 +160,7 @@ class Pipeline:
         bytes hash the same, so a file written to meanwhile is simply parsed again. The
         settle time of a backlog found at start-up (2 s by default) is spent parsing.
         """
+        self.forget_ahead(names)  # a name read again replaces what was read for it before
         found: list[tuple[str, str, str, bytes]] = []
         for name in names:
             try:
@@ -165,8 +179,9 @@ class Pipeline:
         for name, doc, sha, _ in found:
             if (doc, sha) in current:
                 self._ahead[name] = _Ahead(sha, None, -1)
-        for index, (name, sha, _) in enumerate(jobs):
-            self._ahead[name] = _Ahead(sha, parsing, index)
+        for index, (name, sha, data) in enumerate(jobs):
+            self._ahead[name] = _Ahead(sha, parsing, index, len(data))
+            self._ahead_bytes += len(data)
         return len(jobs)
 
     def start(
@@ -183,7 +198,7 @@ class Pipeline:
         jobs: dict[str, tuple[Claimed, bytes]] = {}
         parsed_ahead: dict[str, tuple[Parsing, int]] = {}
         for claim in claims:
-            ahead = self._ahead.pop(claim.name, None)
+            ahead = self._drop_ahead(claim.name)
             arrival = Arrival(
                 claim.arrival_key, display_name(claim.name), seen.get(claim.name), claimed_at
             )

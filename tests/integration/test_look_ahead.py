@@ -93,6 +93,27 @@ def test_current_bytes_and_refused_files_are_not_parsed_ahead(pipeline: Pipeline
     assert parser.parsed == []
 
 
+def test_the_bytes_parsed_ahead_are_counted_until_claimed_or_forgotten(
+    pipeline: Pipeline,
+) -> None:
+    pages = [page.read_bytes() for page in PAGES[:3]]
+    names = [f"00{i}_{'f' * 15}{i}.txt" for i in range(3)]
+    for name, page in zip(names, pages, strict=True):
+        _drop(pipeline, name, page)
+    (pipeline.inbox.folders.inbox / "notes.txt").write_bytes(pages[0])  # refused: not counted
+    assert pipeline.look_ahead([*names, "notes.txt"]) == 3
+    assert pipeline.ahead_bytes == sum(map(len, pages))
+    assert pipeline.look_ahead(names[:1]) == 1  # read again: replaces, never adds up
+    assert pipeline.ahead_bytes == sum(map(len, pages))
+    pipeline.forget_ahead([names[2], "notes.txt"])
+    assert pipeline.ahead_bytes == len(pages[0]) + len(pages[1])
+    assert drain(pipeline)[names[0]] == "inserted"
+    assert pipeline.ahead_bytes == 0
+    _drop(pipeline, names[0], pages[0])  # dropped again: current, so nothing is held for it
+    assert pipeline.look_ahead(names[:1]) == 0
+    assert pipeline.ahead_bytes == 0
+
+
 def test_bundles_from_the_pool_are_stored_with_their_whole_text(
     tmp_path: Path, db_url: str
 ) -> None:

@@ -58,13 +58,18 @@ class _Pipeline:
 
     can_look_ahead = True
 
-    def __init__(self) -> None:
+    def __init__(self, file_bytes: int = 1) -> None:
         self.calls: list[tuple[str, list[str]]] = []
         self._ahead: dict[str, None] = {}
+        self.file_bytes = file_bytes  # each file read ahead is this large
 
     @property
     def ahead(self) -> KeysView[str]:
         return self._ahead.keys()
+
+    @property
+    def ahead_bytes(self) -> int:
+        return len(self._ahead) * self.file_bytes
 
     def forget_ahead(self, names: Iterable[str]) -> None:
         for name in names:
@@ -167,6 +172,29 @@ def test_the_settle_time_of_a_startup_backlog_is_spent_parsing_the_first_batches
     started = [n for call, names_ in pipeline.calls if call == "start" for n in names_]
     assert started == names[1:]
     assert not pipeline.ahead
+
+
+def test_parsing_ahead_stops_at_its_byte_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(daemon_module, "_AHEAD_BATCHES", 10)
+    monkeypatch.setattr(daemon_module, "_AHEAD_BYTES", 5_000)
+    clock = [100.0]
+    daemon, pipeline = _daemon(tmp_path, clock, batch_size=3)
+    pipeline.file_bytes = 1_000
+    names = _drop_shuffled(tmp_path, 20, seed=5)
+    daemon._reconcile(startup=True)
+    for _ in range(5):  # within the 2 s hold
+        _turn(daemon, clock, 0.1)
+    ahead = [n for call, n in pipeline.calls if call == "ahead"]
+    # The second batch takes the bytes held past the budget: no third is read.
+    assert [n for batch in ahead for n in batch] == names[:6]
+    for name in names[:3]:  # gone from the inbox: their parses are dropped
+        (tmp_path / "inbox" / name).unlink()
+        daemon._note(name)
+    _turn(daemon, clock, 0.1)
+    ahead = [n for call, n in pipeline.calls if call == "ahead"]
+    assert [n for batch in ahead for n in batch] == names[:9]  # room again: one batch more
 
 
 def test_batches_are_claimed_and_parsed_while_the_oldest_commits(tmp_path: Path) -> None:
