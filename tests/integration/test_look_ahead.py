@@ -100,7 +100,7 @@ def test_the_bytes_parsed_ahead_are_counted_until_claimed_or_forgotten(
     names = [f"00{i}_{'f' * 15}{i}.txt" for i in range(3)]
     for name, page in zip(names, pages, strict=True):
         _drop(pipeline, name, page)
-    (pipeline.inbox.folders.inbox / "notes.txt").write_bytes(pages[0])  # refused: not counted
+    _drop(pipeline, "notes.txt", pages[0])  # refused for its name: not counted
     assert pipeline.look_ahead([*names, "notes.txt"]) == 3
     assert pipeline.ahead_bytes == sum(map(len, pages))
     assert pipeline.look_ahead(names[:1]) == 1  # read again: replaces, never adds up

@@ -58,10 +58,10 @@ class _Pipeline:
 
     can_look_ahead = True
 
-    def __init__(self, file_bytes: int = 1) -> None:
+    def __init__(self) -> None:
         self.calls: list[tuple[str, list[str]]] = []
         self._ahead: dict[str, None] = {}
-        self.file_bytes = file_bytes  # each file read ahead is this large
+        self.file_bytes = 1  # each file read ahead is this large
 
     @property
     def ahead(self) -> KeysView[str]:
