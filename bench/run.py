@@ -7,9 +7,10 @@
 Every figure is printed next to a baseline measured in the same run (the machine is shared,
 absolute numbers drift): parse alone in one process and a naive read/parse/INSERT/COMMIT/
 rename loop for throughput, a 1 s polling daemon for latency, the backlog rate for the burst,
-the small backlog for memory and the first load for the replay. A JSON copy of the results
-goes to bench/results/ (git-ignored). Each scenario gets a fresh database (dropped after) and
-a fresh data directory.
+the small backlog for memory and the first load for the replay. A fixed sample parsed before
+and after each of them shows how far the machine's speed moved between a figure and its
+baseline. A JSON copy of the results goes to bench/results/ (git-ignored). Each scenario gets
+a fresh database (dropped after) and a fresh data directory.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ import psycopg
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+# Bundles in the speed probe: 0.2-0.3 s of parsing on these machines.
+PROBE_FILES = 200
 
 
 # -- database and daemon plumbing ----------------------------------------------------------
@@ -370,6 +373,38 @@ def parse_alone(source: Path, names: list[str]) -> dict[str, Any]:
     }
 
 
+class SpeedProbe:
+    """The machine's own speed now: a fixed sample of bundles parsed in this process.
+
+    Taken before and after every scenario and baseline. These hosts are shared and their speed
+    wanders: the same pure-Python loop took 2.5 to 4.3 s within five minutes on one of them.
+    A ratio whose figure and baseline ran at different speeds is shown with that factor.
+    """
+
+    def __init__(self, source: Path, names: list[str]) -> None:
+        self.jobs = [(name, (source / name).read_bytes()) for name in names]
+        self()  # the first parse in a process also loads dictionaries and compiles patterns
+
+    def __call__(self) -> float:
+        """Sample bundles parsed per second."""
+        from service.errors import BundleRejected
+        from service.parse import parse_bundle
+
+        started = time.perf_counter()
+        for name, data in self.jobs:
+            with contextlib.suppress(BundleRejected):
+                parse_bundle(name, data)
+        return len(self.jobs) / (time.perf_counter() - started)
+
+
+def probed(probe: Callable[[], float], scenario: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `scenario` between two speed probes; its result gains `machine_speed` [before, after]."""
+    before = probe()
+    result = scenario()
+    result["machine_speed"] = [before, probe()]
+    return result
+
+
 def naive_loop(admin_url: str, source: Path, names: list[str], work: Path) -> dict[str, Any]:
     """Per file: read, parse, INSERT the article row, COMMIT, rename; one process."""
     from service.errors import BundleRejected
@@ -651,6 +686,8 @@ class Row:
     met: bool | None = None
     spread: str = ""  # over the rounds: lowest to highest ratio (or value)
     met_in: str = ""  # rounds that met the target, of those measured
+    # The machine's speed while the figure ran over its speed while the baseline ran.
+    speed: float | None = None
 
 
 def median_rows(rounds: list[list[Row]]) -> list[Row]:
@@ -701,7 +738,9 @@ def _fmt_value(value: float | None) -> str:
 
 def print_table(rows: list[Row]) -> None:
     rounds = any(r.spread for r in rows)
-    header = ("figure", "value", "baseline", "ratio", "target", "met")
+    speeds = any(r.speed is not None for r in rows)
+    header: tuple[str, ...] = ("figure", "value", "baseline", "ratio", "target", "met")
+    header += ("machine speed",) if speeds else ()
     header += ("rounds: spread", "met in") if rounds else ()
     table = [
         (
@@ -711,6 +750,7 @@ def print_table(rows: list[Row]) -> None:
             "-" if r.ratio is None else f"{r.ratio:.2f}x",
             r.target,
             "-" if r.met is None else ("yes" if r.met else "NO"),
+            *(("" if r.speed is None else f"{r.speed:.2f}",) if speeds else ()),
             *((r.spread, r.met_in) if rounds else ()),
         )
         for r in rows
@@ -718,10 +758,21 @@ def print_table(rows: list[Row]) -> None:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *table, strict=False)]
     for line in (header, tuple("-" * w for w in widths), *table):
         print("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)))
+    if speeds:
+        print("machine speed: a fixed sample's parse rate around the figure over the same around")
+        print("its baseline (1.00: the same speed; ratios and verdicts are as measured)")
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
+
+
+def machine_speed(run: dict[str, Any], baseline: dict[str, Any] | None) -> float | None:
+    """The probes' speed around `run` over their speed around `baseline` (1.0: the same)."""
+    ours, theirs = run.get("machine_speed"), (baseline or {}).get("machine_speed")
+    if not ours or not theirs:
+        return None
+    return statistics.fmean(ours) / statistics.fmean(theirs)
 
 
 def _cpu_row(label: str, run: dict[str, Any]) -> Row:
@@ -730,7 +781,8 @@ def _cpu_row(label: str, run: dict[str, Any]) -> Row:
     return Row(label, sum(cpu.values()) or None, "us", split)
 
 
-def _replay_row(label: str, run: dict[str, Any], first_load: float | None, t: bool) -> Row:
+def _replay_row(label: str, run: dict[str, Any], first: dict[str, Any], t: bool) -> Row:
+    first_load = first.get("rate")
     ratio = _ratio(run["rate"], first_load)
     return Row(
         label,
@@ -740,6 +792,7 @@ def _replay_row(label: str, run: dict[str, Any], first_load: float | None, t: bo
         ratio,
         ">= 5x",
         (ratio or 0) >= 5 if t and ratio else None,
+        speed=machine_speed(run, first),
     )
 
 
@@ -770,6 +823,7 @@ def build_rows(r: dict[str, Any], targets: bool) -> list[Row]:
                 ratio,
                 ">= 2.5x",
                 (ratio or 0) >= 2.5 if t and ratio else None,
+                speed=machine_speed(b, r.get("naive")),
             )
         )
         alone = r.get("parse_alone", {}).get("rate")
@@ -783,6 +837,7 @@ def build_rows(r: dict[str, Any], targets: bool) -> list[Row]:
                 ratio,
                 ">= 1.0x",
                 (ratio or 0) >= 1.0 if t and ratio else None,
+                speed=machine_speed(b, r.get("parse_alone")),
             )
         )
         rows.append(
@@ -812,6 +867,7 @@ def build_rows(r: dict[str, Any], targets: bool) -> list[Row]:
                     _ratio(lat[key], base),
                     target,
                     (lat[key] or 1e9) <= limit if t and limit else None,
+                    speed=machine_speed(lat, poll),
                 )
             )
     if "burst" in r:
@@ -827,6 +883,7 @@ def build_rows(r: dict[str, Any], targets: bool) -> list[Row]:
                 ratio,
                 ">= 0.8x, none missed",
                 (ratio or 0) >= 0.8 and bu["missed"] == 0 if t and ratio else None,
+                speed=machine_speed(bu, r.get("backlog")),
             )
         )
         rows.append(
@@ -847,7 +904,7 @@ def build_rows(r: dict[str, Any], targets: bool) -> list[Row]:
                 (ratio or 9) <= 1.2 and large["peak_rss_mb"] < 250 if t else None,
             )
         )
-    first_load = r.get("backlog", {}).get("rate")
+    first_load = r.get("backlog", {})
     if "replay" in r:
         rp = r["replay"]
         rows.append(_replay_row("replay found at start-up (all unchanged)", rp, first_load, t))
@@ -875,45 +932,78 @@ def build_rows(r: dict[str, Any], targets: bool) -> list[Row]:
 
 
 def run_round(
-    args: argparse.Namespace, bench: Bench, source: Path, all_names: list[str]
+    args: argparse.Namespace,
+    bench: Bench,
+    source: Path,
+    all_names: list[str],
+    probe: Callable[[], float],
 ) -> dict[str, Any]:
-    """Every chosen scenario once, each with its baselines; returns their results."""
+    """Every chosen scenario once, each with its baselines and speed probes; their results."""
     names = all_names[: args.n]
     scenarios = set(args.only.split(","))
     small_n, large_n = _memory_sizes(args)
     results: dict[str, Any] = {}
+
+    def measure(key: str, message: str, scenario: Callable[[], dict[str, Any]]) -> None:
+        bench.log(message)
+        results[key] = probed(probe, scenario)
+
     if scenarios & {"backlog", "replay"}:
         if not args.no_baselines:
-            bench.log(f"parse alone, one process, {len(names):,} files")
-            results["parse_alone"] = parse_alone(source, names)
-            bench.log(f"naive loop, {len(names):,} files")
-            results["naive"] = naive_loop(args.database_url, source, names, bench.work)
+            measure(
+                "parse_alone",
+                f"parse alone, one process, {len(names):,} files",
+                lambda: parse_alone(source, names),
+            )
+            measure(
+                "naive",
+                f"naive loop, {len(names):,} files",
+                lambda: naive_loop(args.database_url, source, names, bench.work),
+            )
         with fresh_database(args.database_url) as url:
-            bench.log(f"backlog of {len(names):,}")
-            results["backlog"] = backlog_run(bench, source, names, "backlog", url)
+            measure(
+                "backlog",
+                f"backlog of {len(names):,}",
+                lambda: backlog_run(bench, source, names, "backlog", url),
+            )
             if "replay" in scenarios:
-                bench.log(f"replay of the same {len(names):,} (new inodes, same bytes)")
-                results["replay"] = backlog_run(bench, source, names, "backlog", url, again=True)
-                bench.log(f"replay of the same {len(names):,}, renamed into the running daemon")
-                results["replay_live"] = renamed_in_run(bench, source, names, "backlog", url)
+                measure(
+                    "replay",
+                    f"replay of the same {len(names):,} (new inodes, same bytes)",
+                    lambda: backlog_run(bench, source, names, "backlog", url, again=True),
+                )
+                measure(
+                    "replay_live",
+                    f"replay of the same {len(names):,}, renamed into the running daemon",
+                    lambda: renamed_in_run(bench, source, names, "backlog", url),
+                )
         shutil.rmtree(bench.data_dir("backlog"), ignore_errors=True)
     if "latency" in scenarios:
         m = max(1, int(args.latency_seconds * args.latency_rate))
-        bench.log(f"latency: {m} files at {args.latency_rate}/s (inotify)")
-        results["latency"] = latency_run(bench, source, all_names[:m], "latency", args.latency_rate)
-        bench.log("latency baseline: the same with 1 s polling")
-        results["latency_polling"] = latency_run(
-            bench,
-            source,
-            all_names[:m],
-            "latency-poll",
-            args.latency_rate,
-            watch_mode="polling",
-            poll_seconds=1.0,
+        measure(
+            "latency",
+            f"latency: {m} files at {args.latency_rate}/s (inotify)",
+            lambda: latency_run(bench, source, all_names[:m], "latency", args.latency_rate),
+        )
+        measure(
+            "latency_polling",
+            "latency baseline: the same with 1 s polling",
+            lambda: latency_run(
+                bench,
+                source,
+                all_names[:m],
+                "latency-poll",
+                args.latency_rate,
+                watch_mode="polling",
+                poll_seconds=1.0,
+            ),
         )
     if "burst" in scenarios:
-        bench.log(f"burst of {args.burst_n:,}")
-        results["burst"] = burst_run(bench, source, all_names[: args.burst_n])
+        measure(
+            "burst",
+            f"burst of {args.burst_n:,}",
+            lambda: burst_run(bench, source, all_names[: args.burst_n]),
+        )
     if "memory" in scenarios:
         memory = {}
         for key, n in (("small", small_n), ("large", large_n)):
@@ -1012,6 +1102,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_bytes": max(sizes),
         }
 
+        probe = SpeedProbe(source, names[:PROBE_FILES])
         rounds: list[dict[str, Any]] = []
         for number in range(1, args.rounds + 1):
             if args.rounds > 1:
@@ -1019,7 +1110,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.profile is not None:
                     bench.profile = args.profile / f"round-{number}"
                     bench.profile.mkdir(parents=True, exist_ok=True)
-            rounds.append(run_round(args, bench, source, all_names))
+            rounds.append(run_round(args, bench, source, all_names, probe))
         results["rounds"] = rounds
     finally:
         if not args.keep:

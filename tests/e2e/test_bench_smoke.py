@@ -45,6 +45,8 @@ def test_bench_smoke_completes_with_no_bundle_missed(pg_admin_url: str, tmp_path
     for scenario in ("backlog", "replay", "latency", "latency_polling", "burst"):
         assert results[scenario]["missed"] == 0, scenario
         assert results[scenario]["exit_code"] == 0, scenario
+    for scenario in ("parse_alone", "naive", "backlog", "replay", "replay_live", "burst"):
+        assert min(results[scenario]["machine_speed"]) > 0, scenario
     assert results["backlog"]["processed_files"] == results["backlog"]["files"]
     assert results["replay"]["outcomes"]["unchanged"] == results["replay"]["files"]
     assert {"small", "large"} <= set(results["memory"])

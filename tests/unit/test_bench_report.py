@@ -62,3 +62,87 @@ def test_a_target_met_in_most_rounds_is_met() -> None:
         [_round(1_010, 400, 1_100), _round(990, 500, 1_000), _round(1_050, 380, 1_200)]
     )
     assert (rows[0].value, rows[0].met, rows[0].met_in) == (1_010, True, "2/3")
+
+
+def _timed(rate: float, speeds: list[float] | None) -> dict[str, object]:
+    run: dict[str, object] = {
+        "rate": rate,
+        "rate_after_first_commit": rate,
+        "first_commit_after_start": 1.0,
+        "system_cpu_busy": 0.9,
+        "cpu_us_per_file": {},
+    }
+    if speeds is not None:
+        run["machine_speed"] = speeds
+    return run
+
+
+def test_a_ratio_shows_how_fast_the_machine_ran_for_the_figure_against_its_baseline() -> None:
+    run = _run()
+    results = {
+        "parse_alone": _timed(800, [1_000, 1_000]),
+        "naive": _timed(400, [900, 1_100]),
+        "backlog": _timed(1_000, [700, 900]),
+        "replay": _timed(4_000, [800, 800]),
+    }
+    rows = {row.figure.strip(): row for row in run.build_rows(results, targets=True)}
+    assert rows["vs parse alone (1 process)"].speed == pytest.approx(0.8)
+    assert rows["vs naive loop"].speed == pytest.approx(0.8)
+    assert rows["replay found at start-up (all unchanged)"].speed == pytest.approx(1.0)
+    # Only the speed is shown: the ratio and the verdict stay as measured.
+    assert rows["vs naive loop"].ratio == pytest.approx(2.5)
+    assert rows["vs naive loop"].met is True
+    assert rows["backlog rate (daemon.started -> all moved)"].speed is None
+
+
+def test_a_baseline_without_probes_gives_no_speed_and_no_column(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run = _run()
+    results = {"naive": _timed(400, None), "backlog": _timed(1_000, [700, 900])}
+    rows = run.build_rows(results, targets=True)
+    assert all(row.speed is None for row in rows)
+    run.print_table(rows)
+    assert "machine speed" not in capsys.readouterr().out
+
+
+def test_the_table_prints_the_machine_speed_column_and_what_it_means(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run = _run()
+    results = {"naive": _timed(400, [1_000, 1_000]), "backlog": _timed(1_000, [600, 600])}
+    run.print_table(run.build_rows(results, targets=True))
+    out = capsys.readouterr().out
+    header, _, _, naive_line, *rest = out.splitlines()
+    assert "machine speed" in header
+    assert naive_line.split()[-1] == "0.60"
+    assert rest[-2].startswith("machine speed: ")
+
+
+def test_the_speed_probe_times_its_sample_and_a_scenario_gets_one_on_each_side() -> None:
+    run = _run()
+    calls: list[str] = []
+
+    def probe() -> float:
+        calls.append("probe")
+        return float(len(calls))
+
+    def scenario() -> dict[str, object]:
+        calls.append("scenario")
+        return {"rate": 1.0}
+
+    result = run.probed(probe, scenario)
+    assert calls == ["probe", "scenario", "probe"]
+    assert result["machine_speed"] == [1.0, 3.0]
+
+
+def test_the_speed_probe_parses_its_sample_and_passes_over_rejected_bundles(
+    tmp_path: Path,
+) -> None:
+    run = _run()
+    seed = next((Path(__file__).resolve().parents[1] / "fixtures" / "seeds").glob("*.txt"))
+    (tmp_path / seed.name).write_bytes(seed.read_bytes())
+    (tmp_path / "002_00000000000000ff.txt").write_bytes(b"")  # rejected: empty
+    probe = run.SpeedProbe(tmp_path, [seed.name, "002_00000000000000ff.txt"])
+    assert len(probe.jobs) == 2
+    assert probe() > 0
