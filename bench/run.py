@@ -904,10 +904,10 @@ def build_rows(r: dict[str, Any], targets: bool) -> list[Row]:
                 (ratio or 9) <= 1.2 and large["peak_rss_mb"] < 250 if t else None,
             )
         )
-    first_load = r.get("backlog", {})
+    first_load_run = r.get("backlog", {})
     if "replay" in r:
         rp = r["replay"]
-        rows.append(_replay_row("replay found at start-up (all unchanged)", rp, first_load, t))
+        rows.append(_replay_row("replay found at start-up (all unchanged)", rp, first_load_run, t))
         rows.append(
             Row(
                 "  replay rate after the first commit",
@@ -919,7 +919,7 @@ def build_rows(r: dict[str, Any], targets: bool) -> list[Row]:
         rows.append(_cpu_row("  CPU per bundle (daemon tree + backends)", rp))
     if "replay_live" in r:
         live = r["replay_live"]
-        rows.append(_replay_row("replay renamed in while running", live, first_load, t))
+        rows.append(_replay_row("replay renamed in while running", live, first_load_run, t))
         rows.append(
             Row(
                 "  replay files missed", live["missed"], "files", "", None, "0", live["missed"] == 0
