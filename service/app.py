@@ -118,7 +118,7 @@ def run_daemon(settings: Settings) -> int:
     folders.ensure()
     with data_dir_lock(settings), open_store(settings) as store:
         metrics = Metrics()
-        inbox = Inbox(folders, settings.max_file_bytes)
+        inbox = Inbox(folders, settings.max_file_bytes, failpoint=settings.failpoint)
         parser = Parser(settings.workers)
         pipeline = Pipeline(inbox, store, parser, metrics, failpoint=settings.failpoint)
         daemon: Daemon | None = None

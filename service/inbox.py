@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.errors import BundleRejected, ReasonCode, StorageFull
+from service.failpoints import exit_at
 from service.naming import is_in_progress
 
 _NAME_MAX = 255
@@ -101,9 +102,12 @@ def _storage_errors(exc: OSError) -> Exception:
 class Inbox:
     """Scans, claims, reads and files bundles; knows nothing of parsing or the database."""
 
-    def __init__(self, folders: Folders, max_file_bytes: int) -> None:
+    def __init__(
+        self, folders: Folders, max_file_bytes: int, *, failpoint: str | None = None
+    ) -> None:
         self.folders = folders
         self.max_file_bytes = max_file_bytes
+        self.failpoint = failpoint
         self._inbox = os.fspath(folders.inbox)
         self._processing = os.fspath(folders.processing)
         self._processed_day: str | None = None  # the processed/<day> folder known to exist
@@ -170,6 +174,7 @@ class Inbox:
             return None  # another worker holds a file of this name
         except OSError as exc:
             raise _storage_errors(exc) from exc
+        exit_at(self.failpoint, "mid_claim")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(source)
         return self._claimed(name, target)
@@ -182,8 +187,20 @@ class Inbox:
                 if entry.name.startswith(".") or entry.is_dir(follow_symlinks=False):
                     continue
                 with contextlib.suppress(FileNotFoundError):
+                    self._finish_claim(entry.name, entry.path)
                     found.append(self._claimed(entry.name, entry.path))
         return sorted(found, key=lambda c: c.name)
+
+    def _finish_claim(self, name: str, path: str) -> None:
+        """Unlink the inbox name of a claim that a crash cut between its link and its unlink.
+
+        Left alone, the file had two links, and `check` took it for one hard-linked from
+        elsewhere: a kill -9 at that moment quarantined a good bundle as not_regular_file.
+        """
+        source = f"{self._inbox}/{name}"
+        if self._same_file(path, source):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(source)
 
     @staticmethod
     def _claimed(name: str, path: str) -> Claimed:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable, Iterable, KeysView, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from structlog.typing import FilteringBoundLogger
 
 from service.article import ParsedBundle
 from service.errors import BundleRejected, ReasonCode
+from service.failpoints import exit_at
 from service.inbox import Claimed, Inbox, display_name
 from service.metrics import Metrics
 from service.naming import parse_name
@@ -92,11 +92,6 @@ class Committed:
     batch: Started
     items: list[Item]
     recorded: list[Recorded]
-
-
-def _exit_at(failpoint: str | None, step: str) -> None:
-    if failpoint == step:
-        os._exit(86)  # test only: die like a kill -9 right at this step
 
 
 class Pipeline:
@@ -240,7 +235,7 @@ class Pipeline:
         """Collect the parses and apply the batch in one transaction (no file is moved)."""
         items = self._parsed(batch)
         recorded = self._record(items, batch.jobs)
-        _exit_at(self.failpoint, "after_commit")
+        exit_at(self.failpoint, "after_commit")
         return Committed(batch, items, recorded)
 
     def file(self, committed: Committed) -> list[FileResult]:
@@ -256,7 +251,7 @@ class Pipeline:
         for item, rec in zip(committed.items, committed.recorded, strict=True):
             claim = by_name[item.arrival.arrival_key]
             results.append(self._finish(claim, item, rec, batch.started, lines))
-        _exit_at(self.failpoint, "after_move")
+        exit_at(self.failpoint, "after_move")
         return results
 
     @staticmethod
@@ -281,7 +276,7 @@ class Pipeline:
 
     def _record(self, items: list[Item], jobs: dict[str, tuple[Claimed, bytes]]) -> list[Recorded]:
         before_commit = (
-            (lambda: _exit_at(self.failpoint, "before_commit")) if self.failpoint else None
+            (lambda: exit_at(self.failpoint, "before_commit")) if self.failpoint else None
         )
         try:
             recorded = self.store.record(items, before_commit=before_commit)

@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     failpoint: str | None = Field(
         default=None,
         description="Test only: exit the process at a named step "
-        "(before_commit, after_commit, after_move).",
+        "(mid_claim, before_commit, after_commit, after_move).",
     )
 
     @field_validator("database_url")

@@ -69,7 +69,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(scene: Scene) -> 
     assert any(k["left_in_processing"] for k in kills), kills
 
 
-@pytest.mark.parametrize("step", ["before_commit", "after_commit", "after_move"])
+@pytest.mark.parametrize("step", ["mid_claim", "before_commit", "after_commit", "after_move"])
 def test_crash_at_each_step_is_recovered_exactly_once(step: str, scene: Scene) -> None:
     names = scene.stage(5, tag=f"fp-{step}")
     data_dir, db_url = scene.data_dir, scene.db_url
@@ -81,7 +81,12 @@ def test_crash_at_each_step_is_recovered_exactly_once(step: str, scene: Scene) -
 
     rows_at_crash = ledger_rows(db_url)
     left = [p.name for p in folder_files(data_dir / "processing")]
-    if step == "before_commit":
+    if step == "mid_claim":
+        # The first claim linked its file into processing/ and died before the unlink.
+        assert rows_at_crash == 0
+        assert left == names[:1]
+        assert (data_dir / "inbox" / names[0]).exists()
+    elif step == "before_commit":
         assert rows_at_crash == 0
         assert sorted(left) == names
     elif step == "after_commit":
@@ -99,7 +104,7 @@ def test_crash_at_each_step_is_recovered_exactly_once(step: str, scene: Scene) -
     assert daemon.stop() == 0
     done = daemon.done()
     replayed = [line for line in done if line.get("replayed")]
-    if step == "before_commit":
+    if step in ("mid_claim", "before_commit"):
         assert len(done) == 5
         assert not replayed
         assert {line["outcome"] for line in done} == {"inserted"}

@@ -71,6 +71,36 @@ def test_refiling_after_a_crash_between_link_and_unlink_makes_no_copy(inbox: Inb
     assert sorted(p.name for p in day.iterdir()) == [NAME]
 
 
+def test_recovery_finishes_a_claim_cut_between_its_link_and_its_unlink(inbox: Inbox) -> None:
+    drop(inbox)
+    os.link(inbox.folders.inbox / NAME, inbox.folders.processing / NAME)  # then the crash
+    [claim] = inbox.recover()
+    assert not (inbox.folders.inbox / NAME).exists()
+    assert claim.nlink == 1
+    assert inbox.read(claim) == b"hello"  # not taken for a file hard-linked from elsewhere
+
+
+def test_recovery_leaves_a_new_inbox_file_of_the_same_name_alone(inbox: Inbox) -> None:
+    drop(inbox, data=b"first")
+    assert inbox.claim(NAME) is not None
+    drop(inbox, data=b"second")  # dropped again after the claim, before the crash
+    [claim] = inbox.recover()
+    assert (inbox.folders.inbox / NAME).read_bytes() == b"second"
+    assert inbox.read(claim) == b"first"
+
+
+def test_recovery_still_sees_a_link_from_outside_the_inbox(inbox: Inbox, tmp_path: Path) -> None:
+    path = drop(inbox)
+    os.link(path, tmp_path / "other-link")
+    os.link(path, inbox.folders.processing / NAME)  # the crash cut this claim too
+    [claim] = inbox.recover()
+    assert not path.exists()
+    assert claim.nlink == 2
+    with pytest.raises(BundleRejected) as info:
+        inbox.check(claim)
+    assert info.value.reason is ReasonCode.NOT_REGULAR_FILE
+
+
 def test_a_day_folder_removed_under_the_daemon_is_made_again(inbox: Inbox) -> None:
     drop(inbox, "001_0123456789abcdef.txt")
     first = inbox.claim("001_0123456789abcdef.txt")
