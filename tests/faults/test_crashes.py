@@ -16,12 +16,11 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from service.failpoints import FAILPOINT_EXIT
 from tests.faults.helpers import Scene, assert_exactly_once, ledger_rows, tally, wait_all_committed
 from tests.support import folder_files, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
-
-FAILPOINT_EXIT = 86
 
 
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(scene: Scene) -> None:
