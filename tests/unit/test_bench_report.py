@@ -144,5 +144,5 @@ def test_the_speed_probe_parses_its_sample_and_passes_over_rejected_bundles(
     (tmp_path / seed.name).write_bytes(seed.read_bytes())
     (tmp_path / "002_00000000000000ff.txt").write_bytes(b"")  # rejected: empty
     probe = run.SpeedProbe(tmp_path, [seed.name, "002_00000000000000ff.txt"])
-    assert len(probe.jobs) == 2
+    assert probe.names == [seed.name, "002_00000000000000ff.txt"]
     assert probe() > 0
